@@ -1,0 +1,1 @@
+"""Storage: the schema (``schema``) and where each workspace's tables live (``engines``)."""

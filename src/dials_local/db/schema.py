@@ -1,0 +1,233 @@
+"""The per-workspace DIALS schema (CONTRACT §11) and dials-local's own service tables.
+
+Table, column, key and index names mirror the Alembic DDL of the real service so that
+a reader of the contract finds what they expect.  Two deliberate differences:
+
+* ``fact_th1.data`` / ``fact_th2.data`` hold the JSON text of the bin contents instead of
+  ``DOUBLE PRECISION[]``.  The server splices that text into responses unchanged
+  (``orjson.Fragment``), so no float is decoded and re-encoded per request.
+* ``dim_ml_models_index`` carries the columns of both client generations' model shapes
+  (CONTRACT §7.8 asks for their union); JSON-valued columns hold JSON text.
+
+Partitioning (§11.2) is a PostgreSQL storage detail the API cannot observe; it is left out.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+#: Tables that exist once per workspace (one SQLite file, or one PostgreSQL schema, each).
+workspace_metadata = MetaData()
+
+#: Tables that exist once per dials-local instance: credentials, OMS-like metadata.
+service_metadata = MetaData()
+
+dim_monitoring_elements = Table(
+    "dim_monitoring_elements",
+    workspace_metadata,
+    Column("me_id", Integer, autoincrement=True),
+    Column("me", String(255)),
+    Column("count", Integer),
+    Column("dim", Integer),
+    PrimaryKeyConstraint("me_id", name="dim_monitoring_elements_pk"),
+    UniqueConstraint("me", name="unique_me"),
+)
+
+fact_dataset_index = Table(
+    "fact_dataset_index",
+    workspace_metadata,
+    Column("dataset_id", BigInteger, autoincrement=False),
+    Column("dataset", String(255)),
+    Column("era", String(255)),
+    Column("data_tier", String(255)),
+    Column("primary_ds_name", String(255)),
+    Column("processed_ds_name", String(255)),
+    Column("processing_version", Integer),
+    Column("last_modification_date", DateTime),
+    PrimaryKeyConstraint("dataset_id", name="fact_dataset_index_pk"),
+    Index("idx_fdi_dataset", "dataset"),
+    Index("idx_fdi_era", "era"),
+)
+
+fact_file_index = Table(
+    "fact_file_index",
+    workspace_metadata,
+    Column("dataset_id", BigInteger, autoincrement=False),
+    Column("file_id", BigInteger, autoincrement=False),
+    Column("file_size", BigInteger),
+    Column("creation_date", DateTime),
+    Column("last_modification_date", DateTime),
+    Column("logical_file_name", String(255)),
+    Column("status", String(255)),
+    Column("err_trace", String(2295)),
+    PrimaryKeyConstraint("dataset_id", "file_id", name="fact_file_index_pk"),
+    Index("idx_ffi_file_id", "file_id"),
+    Index("idx_ffi_logical_file_name", "logical_file_name"),
+    Index("idx_ffi_status", "status"),
+)
+
+fact_run = Table(
+    "fact_run",
+    workspace_metadata,
+    Column("dataset_id", BigInteger, autoincrement=False),
+    Column("run_number", Integer, autoincrement=False),
+    Column("ls_count", Integer),
+    # C241 requires this key (CONTRACT §7.3); we store the fraction of the run's
+    # lumisections (as OMS knows them) that were ingested.
+    Column("ls_completeness", Float),
+    PrimaryKeyConstraint("dataset_id", "run_number", name="fact_run_pk"),
+    Index("idx_fr_run_number", "run_number"),
+)
+
+fact_lumisection = Table(
+    "fact_lumisection",
+    workspace_metadata,
+    Column("dataset_id", BigInteger, autoincrement=False),
+    Column("run_number", Integer, autoincrement=False),
+    Column("ls_number", Integer, autoincrement=False),
+    Column("th1_count", Integer),
+    Column("th2_count", Integer),
+    PrimaryKeyConstraint("dataset_id", "run_number", "ls_number", name="fact_lumisection_pk"),
+    Index("idx_fl_run_number", "run_number"),
+    Index("idx_fl_ls_number", "ls_number"),
+)
+
+
+def _histogram_table(name: str, *, two_d: bool) -> Table:
+    axis_columns = [
+        Column("x_min", Float),
+        Column("x_max", Float),
+        Column("x_bin", Float),
+    ]
+    if two_d:
+        axis_columns += [Column("y_min", Float), Column("y_max", Float), Column("y_bin", Float)]
+    return Table(
+        name,
+        workspace_metadata,
+        Column("dataset_id", BigInteger, autoincrement=False),
+        Column("file_id", BigInteger),
+        Column("run_number", Integer, autoincrement=False),
+        Column("ls_number", Integer, autoincrement=False),
+        Column("me_id", Integer, autoincrement=False),
+        *axis_columns,
+        Column("entries", Integer),
+        Column("data", Text),  # JSON text: [..] for th1, [[..], ..] (rows per y) for th2
+        PrimaryKeyConstraint(
+            "dataset_id", "run_number", "ls_number", "me_id", name=f"{name}_pk"
+        ),
+        Index(f"idx_{name[5:]}_file_id", "file_id"),
+        Index(f"idx_{name[5:]}_run_number", "run_number"),
+        Index(f"idx_{name[5:]}_ls_number", "ls_number"),
+        Index(f"idx_{name[5:]}_me_id", "me_id"),
+        Index(f"idx_{name[5:]}_run_number_me_id", "run_number", "me_id"),
+    )
+
+
+fact_th1 = _histogram_table("fact_th1", two_d=False)
+fact_th2 = _histogram_table("fact_th2", two_d=True)
+
+dim_ml_models_index = Table(
+    "dim_ml_models_index",
+    workspace_metadata,
+    Column("model_id", Integer, autoincrement=True),
+    # B112 / C150 shape
+    Column("filename", String(255)),
+    Column("target_me", String(255)),
+    Column("active", Boolean),
+    # C241 shape (CONTRACT §7.8); `id` is served as model_id
+    Column("name", String(255)),
+    Column("revision", Integer),
+    Column("ready", Boolean),
+    Column("type", String(255)),
+    Column("anomaly_threshold", Float),
+    Column("builtin_threshold", Boolean),
+    Column("description", Text),
+    Column("flagging_key", String(255)),
+    Column("metric_key", String(255)),
+    Column("input_signature", Text),  # JSON list of {"me": ..., ...}
+    Column("output_signature", Text),  # JSON list
+    Column("tags", Text),  # JSON list of {"name": ..., "value": ...} or null
+    Column("isvc_service_name", String(255)),
+    Column("isvc_yaml", Text),
+    Column("created_by", String(255)),
+    Column("modified_by", String(255)),
+    Column("created_at", DateTime),
+    Column("modified_at", DateTime),
+    PrimaryKeyConstraint("model_id", name="dim_ml_models_index_pk"),
+    Index("idx_active", "active"),
+)
+
+fact_ml_bad_lumis = Table(
+    "fact_ml_bad_lumis",
+    workspace_metadata,
+    Column("model_id", BigInteger, autoincrement=False),
+    Column("dataset_id", BigInteger, autoincrement=False),
+    Column("file_id", BigInteger),
+    Column("run_number", Integer, autoincrement=False),
+    Column("ls_number", Integer, autoincrement=False),
+    Column("me_id", Integer, autoincrement=False),
+    Column("mse", Float),
+    PrimaryKeyConstraint(
+        "model_id", "dataset_id", "run_number", "ls_number", "me_id", name="fact_ml_bad_lumis_pk"
+    ),
+    Index("idx_mlbl_dataset_id_run_number", "dataset_id", "run_number"),
+)
+
+#: Ground truth of the synthetic generator: which (dataset, run, LS, ME) got an injected
+#: anomaly and of which kind.  Not served by the API; used by tests and by people checking
+#: an anomaly detector against known answers.
+local_injected_anomalies = Table(
+    "local_injected_anomalies",
+    workspace_metadata,
+    Column("dataset_id", BigInteger, autoincrement=False),
+    Column("run_number", Integer, autoincrement=False),
+    Column("ls_number", Integer, autoincrement=False),
+    Column("me_id", Integer, autoincrement=False),
+    Column("kind", String(64)),
+    Column("detail", Text),
+    PrimaryKeyConstraint("dataset_id", "run_number", "ls_number", "me_id", "kind"),
+)
+
+# ---------------------------------------------------------------------------------------
+# Service tables (not per workspace)
+# ---------------------------------------------------------------------------------------
+
+api_clients = Table(
+    "local_api_clients",
+    service_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    # sha256 hex of the secret: secrets are 256-bit random strings, so a fast hash is
+    # enough and lets us look a key up by its hash.
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+#: OMS-like records (CONTRACT §7.10): one row per resource of an OMS endpoint
+#: (``runs``, ``lumisections``, ...), attributes as JSON text.
+oms_records = Table(
+    "local_oms_records",
+    service_metadata,
+    Column("endpoint", String(64), nullable=False),
+    Column("position", Integer, nullable=False),  # stable order within an endpoint
+    Column("resource_id", String(64), nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("attributes", Text, nullable=False),
+    PrimaryKeyConstraint("endpoint", "position"),
+)
+
+WORKSPACE_TABLES: dict[str, Table] = {t.name: t for t in workspace_metadata.sorted_tables}

@@ -1,0 +1,224 @@
+"""Run a real dials-local in a subprocess, for tests of DIALS client code.
+
+Shipped as public API (like click's ``CliRunner``) so that analysis code can test against
+an offline DIALS the way this project's own test suite does::
+
+    from dials_local.testing import LocalServer
+
+    with LocalServer(size="tiny") as server:
+        dials = Dials(Credentials(token=server.secret_key), base_url=server.base_url)
+        ...
+
+The server is a separate process speaking real HTTP on a free loopback port; faults are
+injected by the server itself (:meth:`LocalServer.set_faults`), never by patching clients.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["LocalServer", "free_port", "seed_data_dir"]
+
+#: Header that carries API-client secret keys (CONTRACT §3.2).
+SECRET_HEADER = "X-CLIENT-SECRET"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dials_local.cli", *args]
+
+
+def seed_data_dir(data_dir: str | os.PathLike[str], size: str = "tiny") -> Path:
+    """Seed ``data_dir`` with the synthetic data set of ``size`` (no-op if already seeded)."""
+    path = Path(data_dir)
+    marker = path / f".seeded-{size}"
+    if not marker.exists():
+        subprocess.run(_cli("seed", "--data-dir", str(path), "--size", size), check=True)
+        marker.touch()
+    return path
+
+
+class LocalServer:
+    """A dials-local process on a free port, seeded, with a known secret key.
+
+    Parameters
+    ----------
+    data_dir:
+        SQLite data directory.  Seeded with ``size`` when empty.  A temporary directory
+        (removed on :meth:`stop`) when neither this nor ``database_url`` is given.
+    database_url:
+        A ``postgresql+psycopg://`` URL instead of SQLite files (seeded when empty).
+    size:
+        Synthetic data set to seed: ``"tiny"`` (tests), ``"demo"`` or ``"large"``.
+    secret_key:
+        API-client secret registered at start; random when not given.
+    faults, latency_ms:
+        Passed to ``dials-local serve --faults/--latency-ms``.
+    extra_args:
+        More ``serve`` arguments.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        database_url: str | None = None,
+        size: str = "tiny",
+        secret_key: str | None = None,
+        faults: str | None = None,
+        latency_ms: int = 0,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        startup_timeout: float = 120.0,
+    ) -> None:
+        self._own_dir = data_dir is None and database_url is None
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.database_url = database_url
+        self.size = size
+        self.secret_key = secret_key or secrets.token_urlsafe(32)
+        self.faults = faults
+        self.latency_ms = latency_ms
+        self.host = host
+        self.port = port
+        self.extra_args = extra_args
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+        self._log_file = None
+
+    def __repr__(self) -> str:  # never shows the secret
+        state = "running" if self.process is not None else "stopped"
+        return f"<LocalServer {self.base_url if self.port else '(no port)'} {state}>"
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port/``, the ``base_url`` a client takes."""
+        return f"http://{self.host}:{self.port}/"
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "api/v1/"
+
+    def start(self) -> LocalServer:
+        if self.process is not None:
+            return self
+        if self._own_dir:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="dials-local-"))
+        location: list[str]
+        if self.database_url is not None:
+            location = ["--database-url", self.database_url]
+            subprocess.run(
+                _cli("seed", "--database-url", self.database_url, "--size", self.size, "--if-empty"),
+                check=True,
+            )
+        else:
+            assert self.data_dir is not None
+            seed_data_dir(self.data_dir, self.size)
+            location = ["--data-dir", str(self.data_dir)]
+        self.port = self.port or free_port(self.host)
+        args = [
+            "serve",
+            "--host", self.host,
+            "--port", str(self.port),
+            *location,
+            "--secret-key", self.secret_key,
+        ]  # fmt: skip
+        if self.faults:
+            args += ["--faults", self.faults]
+        if self.latency_ms:
+            args += ["--latency-ms", str(self.latency_ms)]
+        args += list(self.extra_args)
+        log_dir = self.data_dir if self.data_dir is not None else Path(tempfile.gettempdir())
+        self.log_path = log_dir / f"dials-local-{self.port}.log"
+        self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            _cli(*args), stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"dials-local exited with code {self.process.returncode} during start-up:\n"
+                    + self.log_tail()
+                )
+            try:
+                with urllib.request.urlopen(self.api_url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"dials-local did not answer within {self.startup_timeout} s")
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines the server printed (request log, errors)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def set_faults(self, spec: str | None) -> dict[str, object]:
+        """Replace the server's fault rules at run time (``None`` clears them).
+
+        Counters restart, so ``"503@3"`` fails the 3rd, 6th, ... request from now on.
+        See ``dials-local serve --help`` for the rule syntax.
+        """
+        request = urllib.request.Request(
+            self.base_url + "_local/faults",
+            data=json.dumps({"spec": spec or ""}).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json", SECRET_HEADER: self.secret_key},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            result: dict[str, object] = json.loads(response.read())
+            return result
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self._own_dir and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
