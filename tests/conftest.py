@@ -94,7 +94,16 @@ def postgres_url() -> Iterator[str]:
             time.sleep(0.1)
         subprocess.run(
             _as_postgres(
-                [str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "dials"]
+                [
+                    str(pg_bin / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    "postgres",
+                    "dials",
+                ]
             ),
             check=True,
         )

@@ -28,6 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 __all__ = ["LocalServer", "free_port", "seed_data_dir"]
 
@@ -103,7 +104,7 @@ class LocalServer:
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
-        self._log_file = None
+        self._log_file: IO[bytes] | None = None
 
     def __repr__(self) -> str:  # never shows the secret
         state = "running" if self.process is not None else "stopped"
@@ -127,7 +128,9 @@ class LocalServer:
         if self.database_url is not None:
             location = ["--database-url", self.database_url]
             subprocess.run(
-                _cli("seed", "--database-url", self.database_url, "--size", self.size, "--if-empty"),
+                _cli(
+                    "seed", "--database-url", self.database_url, "--size", self.size, "--if-empty"
+                ),
                 check=True,
             )
         else:

@@ -126,9 +126,7 @@ def _histogram_table(name: str, *, two_d: bool) -> Table:
         *axis_columns,
         Column("entries", Integer),
         Column("data", Text),  # JSON text: [..] for th1, [[..], ..] (rows per y) for th2
-        PrimaryKeyConstraint(
-            "dataset_id", "run_number", "ls_number", "me_id", name=f"{name}_pk"
-        ),
+        PrimaryKeyConstraint("dataset_id", "run_number", "ls_number", "me_id", name=f"{name}_pk"),
         Index(f"idx_{name[5:]}_file_id", "file_id"),
         Index(f"idx_{name[5:]}_run_number", "run_number"),
         Index(f"idx_{name[5:]}_ls_number", "ls_number"),
