@@ -1,0 +1,141 @@
+"""The :class:`Dials` facade: one object per DIALS instance and workspace."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import requests
+
+from cmsdials._clients import (
+    DatasetIndexClient,
+    FileIndexClient,
+    LumisectionClient,
+    LumisectionHistogram1DClient,
+    LumisectionHistogram2DClient,
+    MLBadLumisectionClient,
+    MLModelsIndexClient,
+    MonitoringElementClient,
+    OMSProxyClient,
+    RunClient,
+    WorkspaceClient,
+)
+from cmsdials._transport import DEFAULT_TIMEOUT, Timeout, Transport
+from cmsdials.auth.base import BaseCredentials
+
+__all__ = ["Dials"]
+
+
+class Dials:
+    """Client of one DIALS instance.
+
+    ::
+
+        from cmsdials import Dials
+        from cmsdials.auth.secret_key import Credentials
+
+        dials = Dials(Credentials(token="..."), workspace="tracker")
+        dials.h1d.get(dataset_id=14677060, run_number=367112, ls_number=10, me_id=1)
+
+    Parameters
+    ----------
+    creds:
+        A credentials object (:mod:`cmsdials.auth`).
+    workspace:
+        Workspace to read (``Workspace`` header); ``None`` lets DIALS route you by your
+        e-groups (the default workspace for secret keys).
+    base_url:
+        Server root, production ``https://cmsdials-api.web.cern.ch/`` by default; e.g.
+        ``http://localhost:8000/`` for a dials-local.
+    route, version:
+        API prefix parts, ``api`` and ``v1`` by default.
+    timeout:
+        ``(connect, read)`` seconds for every request, default ``(5, 300)``.
+    pool_maxsize:
+        Connections kept open to the server (all routes share one session).
+
+    Attributes
+    ----------
+    dataset_index, file_index, run, lumi, h1d, h2d, mes, ml_models_index, ml_bad_lumis:
+        The data routes (``ml_bad_lumisection`` is another name of ``ml_bad_lumis``).
+    oms:
+        The OMS proxy (``query``).
+    workspace:
+        The workspace listing (``list``, ``my_workspace``); the workspace name given
+        here is :attr:`workspace_name`.
+    """
+
+    def __init__(
+        self,
+        creds: BaseCredentials,
+        workspace: str | None = None,
+        base_url: str | None = None,
+        route: str | None = None,
+        version: str | None = None,
+        *,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        pool_maxsize: int = 10,
+    ) -> None:
+        self._transport = Transport(
+            creds,
+            base_url=base_url,
+            route=route,
+            version=version,
+            workspace=workspace,
+            timeout=timeout,
+            pool_maxsize=pool_maxsize,
+        )
+        transport = self._transport
+        self.dataset_index = DatasetIndexClient(transport)
+        self.file_index = FileIndexClient(transport)
+        self.h1d = LumisectionHistogram1DClient(transport)
+        self.h2d = LumisectionHistogram2DClient(transport)
+        self.lumi = LumisectionClient(transport)
+        self.run = RunClient(transport)
+        self.mes = MonitoringElementClient(transport)
+        self.ml_models_index = MLModelsIndexClient(transport)
+        self.ml_bad_lumis = MLBadLumisectionClient(transport)
+        self.ml_bad_lumisection = self.ml_bad_lumis
+        self.oms = OMSProxyClient(transport)
+        self.workspace = WorkspaceClient(transport)
+
+    @property
+    def workspace_name(self) -> str | None:
+        """The workspace sent in the ``Workspace`` header, or ``None``."""
+        return self._transport.workspace
+
+    @property
+    def base_url(self) -> str:
+        """The server root this client talks to."""
+        return self._transport.base_url
+
+    @property
+    def api_url(self) -> str:
+        """``base_url`` + route + version, e.g. ``https://cmsdials-api.web.cern.ch/api/v1/``."""
+        return self._transport.api_url
+
+    @property
+    def session(self) -> requests.Session:
+        """The ``requests.Session`` shared by every route (one connection pool)."""
+        return self._transport.session
+
+    def close(self) -> None:
+        """Close the pooled connections (also done by ``with Dials(...) as dials:``)."""
+        self._transport.close()
+
+    def __enter__(self) -> Dials:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        # The credentials' own repr never shows the secret.
+        return (
+            f"Dials(creds={self._transport.creds!r}, workspace={self.workspace_name!r}, "
+            f"base_url={self.base_url!r})"
+        )

@@ -1,0 +1,1 @@
+"""The ``dataset-index/`` route: see ``.client`` and ``.models``."""

@@ -1,0 +1,10 @@
+"""Client of ``dataset-index/`` (re-exported; declared once in ``cmsdials._clients``)."""
+
+from cmsdials._clients import DatasetIndexClient
+from cmsdials.clients.dataset_index.models import (
+    DatasetIndex,
+    DatasetIndexFilters,
+    PaginatedDatasetIndexList,
+)
+
+__all__ = ["DatasetIndex", "DatasetIndexClient", "DatasetIndexFilters", "PaginatedDatasetIndexList"]

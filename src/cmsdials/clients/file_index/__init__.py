@@ -1,0 +1,1 @@
+"""The ``file-index/`` route: see ``.client`` and ``.models``."""

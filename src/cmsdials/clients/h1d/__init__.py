@@ -1,0 +1,1 @@
+"""The ``th1/`` route: see ``.client`` and ``.models``."""

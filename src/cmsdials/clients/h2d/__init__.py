@@ -1,0 +1,1 @@
+"""The ``th2/`` route: see ``.client`` and ``.models``."""

@@ -1,0 +1,15 @@
+"""Client of ``th2/`` (re-exported; declared once in ``cmsdials._clients``)."""
+
+from cmsdials._clients import LumisectionHistogram2DClient
+from cmsdials.clients.h2d.models import (
+    LumisectionHistogram2D,
+    LumisectionHistogram2DFilters,
+    PaginatedLumisectionHistogram2DList,
+)
+
+__all__ = [
+    "LumisectionHistogram2D",
+    "LumisectionHistogram2DClient",
+    "LumisectionHistogram2DFilters",
+    "PaginatedLumisectionHistogram2DList",
+]

@@ -1,0 +1,1 @@
+"""The ``lumisection/`` route: see ``.client`` and ``.models``."""

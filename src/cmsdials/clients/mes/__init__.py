@@ -1,0 +1,1 @@
+"""The ``mes/`` route: see ``.client`` and ``.models``."""

@@ -1,0 +1,1 @@
+"""The ``ml-bad-lumisection/`` route: see ``.client`` and ``.models``."""

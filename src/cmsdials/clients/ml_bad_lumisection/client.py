@@ -1,0 +1,15 @@
+"""Client of ``ml-bad-lumisection/`` (re-exported; declared once in ``cmsdials._clients``)."""
+
+from cmsdials._clients import MLBadLumisectionClient
+from cmsdials.clients.ml_bad_lumisection.models import (
+    MLBadLumisection,
+    MLBadLumisectionFilters,
+    PaginatedMLBadLumisectionList,
+)
+
+__all__ = [
+    "MLBadLumisection",
+    "MLBadLumisectionClient",
+    "MLBadLumisectionFilters",
+    "PaginatedMLBadLumisectionList",
+]

@@ -1,0 +1,1 @@
+"""The ``ml-models-index/`` route: see ``.client`` and ``.models``."""

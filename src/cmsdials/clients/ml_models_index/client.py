@@ -1,0 +1,15 @@
+"""Client of ``ml-models-index/`` (re-exported; declared once in ``cmsdials._clients``)."""
+
+from cmsdials._clients import MLModelsIndexClient
+from cmsdials.clients.ml_models_index.models import (
+    MLModelsIndex,
+    MLModelsIndexFilters,
+    PaginatedMLModelsIndexList,
+)
+
+__all__ = [
+    "MLModelsIndex",
+    "MLModelsIndexClient",
+    "MLModelsIndexFilters",
+    "PaginatedMLModelsIndexList",
+]

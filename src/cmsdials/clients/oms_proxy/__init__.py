@@ -1,0 +1,1 @@
+"""The ``oms-proxy/`` route: see ``.client`` and ``.models``."""

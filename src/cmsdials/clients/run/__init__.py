@@ -1,0 +1,1 @@
+"""The ``run/`` route: see ``.client`` and ``.models``."""

@@ -1,0 +1,1 @@
+"""The ``workspaces/`` route: see ``.client`` and ``.models``."""

@@ -1,0 +1,3 @@
+"""Models of ``workspaces/``: none, the workspace routes return raw JSON."""
+
+__all__: list[str] = []

@@ -1,0 +1,199 @@
+"""Every exception the client raises on its own, in one place.
+
+::
+
+    DialsError
+    ├── UnknownFilterError      (also ValueError and TypeError)  a filter name the route lacks
+    ├── MissingDependencyError  (also ImportError)               an optional extra is missing
+    ├── ResponseDecodeError     (also ValueError)                a body that is not whole JSON
+    └── APIError                (also requests.HTTPError)        a non-2xx answer
+        ├── ClientError                                          4xx
+        │   ├── BadRequestError                                  400 (bad filter value, ...)
+        │   ├── AuthenticationError                              403 (DIALS never sends 401)
+        │   └── NotFoundError                                    404 (unknown id or workspace)
+        └── ServerError                                          5xx
+
+Network failures that survive the retries are re-raised as the ``requests`` exception
+that reported them (``requests.ConnectionError``, ``requests.Timeout``,
+``requests.exceptions.ChunkedEncodingError``), so scripts written for the incumbent
+client keep catching what they caught before.
+
+Messages never contain credentials: URLs carry none, and headers are never printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import requests
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientError",
+    "DialsError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "ResponseDecodeError",
+    "ServerError",
+    "UnknownFilterError",
+]
+
+
+class DialsError(Exception):
+    """Base class of the exceptions raised by ``cmsdials`` itself."""
+
+
+class UnknownFilterError(DialsError, ValueError, TypeError):
+    """A filter name that the route does not have.
+
+    A ``TypeError`` because that is what Python raises for an unexpected keyword
+    argument, and a ``ValueError`` because pydantic's validation errors are ones (code that
+    catches either keeps working).  The incumbent client silently dropped such names, so a
+    typo returned unfiltered data; here the message names the closest valid filters.
+    """
+
+    def __init__(self, name: str, filter_class: str, suggestions: list[str]) -> None:
+        self.name = name
+        self.filter_class = filter_class
+        self.suggestions = suggestions
+        hint = f"; did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
+        super().__init__(f"{filter_class} has no filter {name!r}{hint}")
+
+
+class MissingDependencyError(DialsError, ImportError):
+    """An optional feature was used without its extra installed."""
+
+    def __init__(self, package: str, extra: str, feature: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the optional package {package!r}: pip install 'cmsdials[{extra}]'"
+        )
+
+
+class ResponseDecodeError(DialsError, ValueError):
+    """The body of a 2xx answer is not complete JSON (e.g. cut short by a proxy).
+
+    Treated as a read error: it is retried like a connection broken mid-body.
+    """
+
+    def __init__(self, message: str, response: requests.Response | None = None) -> None:
+        self.response = response
+        super().__init__(message)
+
+
+class APIError(DialsError, requests.HTTPError):
+    """A non-2xx answer from DIALS.
+
+    The message starts exactly as ``requests.Response.raise_for_status`` writes it
+    (``403 Client Error: Forbidden for url: ...``) and continues with the server's
+    ``detail`` and ``code`` when the body is JSON.
+
+    Attributes
+    ----------
+    response:
+        The ``requests.Response`` (inherited from ``requests.HTTPError``).
+    status_code:
+        The HTTP status.
+    detail:
+        The server's explanation (``detail`` of a DRF error body, or the validation
+        messages of a 400), ``None`` when the body is not JSON (HTML error pages).
+    code:
+        The machine-readable ``code`` of DRF authentication errors (e.g.
+        ``token_not_valid``), else ``None``.
+    """
+
+    status_code: int
+    detail: str | None
+    code: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: requests.Response,
+        status_code: int,
+        detail: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, response=response)
+        self.status_code = status_code
+        self.detail = detail
+        self.code = code
+
+
+class ClientError(APIError):
+    """A 4xx answer."""
+
+
+class BadRequestError(ClientError):
+    """400: a filter value the server cannot parse, or bad cert/golden JSON inputs."""
+
+
+class AuthenticationError(ClientError):
+    """403: missing, invalid or expired credentials (DIALS never answers 401)."""
+
+
+class NotFoundError(ClientError):
+    """404: no object with these ids, an unknown workspace, or an invalid cursor."""
+
+
+class ServerError(APIError):
+    """A 5xx answer (after the retries, if any, were used up)."""
+
+
+def _error_class(status: int) -> type[APIError]:
+    by_status: dict[int, type[APIError]] = {
+        400: BadRequestError,
+        403: AuthenticationError,
+        404: NotFoundError,
+    }
+    if status in by_status:
+        return by_status[status]
+    return ClientError if status < 500 else ServerError
+
+
+def _detail_of(body: Any) -> tuple[str | None, str | None]:
+    """``(detail, code)`` from the JSON error bodies of CONTRACT §2.3."""
+    if isinstance(body, dict):
+        if "detail" in body:
+            code = body.get("code")
+            return str(body["detail"]), str(code) if code is not None else None
+        # A filter-validation 400: one key per bad parameter, a list of messages each.
+        parts = []
+        for key, messages in body.items():
+            text = " ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+            parts.append(f"{key}: {text}")
+        return ("; ".join(parts) or None), None
+    if isinstance(body, list):  # ValidationError("text") raised in a view: ["text"]
+        return ("; ".join(map(str, body)) or None), None
+    if isinstance(body, str):
+        return body, None
+    return None, None
+
+
+def api_error_from(response: requests.Response) -> APIError:
+    """Build the :class:`APIError` subclass for a non-2xx ``response``."""
+    import orjson
+
+    try:
+        response.raise_for_status()
+        base = f"{response.status_code} Error for url: {response.url}"  # a 1xx/3xx, unlikely
+    except requests.HTTPError as exc:
+        base = str(exc)
+    detail: str | None = None
+    code: str | None = None
+    if "json" in response.headers.get("Content-Type", ""):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            detail, code = _detail_of(orjson.loads(response.content))
+    message = base
+    if detail:
+        message += f" — {detail}"
+        if code:
+            message += f" ({code})"
+    return _error_class(response.status_code)(
+        message, response=response, status_code=response.status_code, detail=detail, code=code
+    )
