@@ -29,14 +29,14 @@ def main() -> None:
         print(f"dials-local is serving {server.base_url}\n")
 
         runs = dials.run.list_all(RunFilters(page_size=500)).to_pandas()
-        first_runs = sorted(runs["run_number"].unique())[:3]
+        first_runs = sorted(int(run) for run in runs["run_number"].unique())[:3]
         print(f"{len(runs)} (dataset, run) pairs; reading {ME} for runs {first_runs}")
 
         histograms = dials.h1d.list_all(
             LumisectionHistogram1DFilters(
                 me=ME,
-                run_number__gte=int(first_runs[0]),
-                run_number__lte=int(first_runs[-1]),
+                run_number__gte=first_runs[0],
+                run_number__lte=first_runs[-1],
                 entries__gte=1,
                 page_size=100,
             ),
@@ -45,8 +45,10 @@ def main() -> None:
         frame = histograms.to_pandas()
 
     print(f"\n{len(frame)} histograms of {ME}")
-    print(f"binning: {frame['x_bin'].iloc[0]:.0f} bins from {frame['x_min'].iloc[0]} "
-          f"to {frame['x_max'].iloc[0]}")
+    print(
+        f"binning: {frame['x_bin'].iloc[0]:.0f} bins from {frame['x_min'].iloc[0]} "
+        f"to {frame['x_max'].iloc[0]}"
+    )
     summary = frame.groupby("run_number").agg(
         lumisections=("ls_number", "count"),
         entries_mean=("entries", "mean"),
