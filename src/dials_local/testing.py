@@ -143,7 +143,7 @@ class LocalServer:
             "--host", self.host,
             "--port", str(self.port),
             *location,
-            "--secret-key", self.secret_key,
+            f"--secret-key={self.secret_key}",  # one token: a key may start with "-"
         ]  # fmt: skip
         if self.faults:
             args += ["--faults", self.faults]

@@ -22,9 +22,9 @@ def faulty(server: LocalServer) -> Iterator[LocalServer]:
     server.set_faults(None)
 
 
-def get(server: LocalServer, path: str = ROUTE, **kwargs: object) -> requests.Response:
+def get(server: LocalServer, path: str = ROUTE, timeout: float = 30) -> requests.Response:
     return requests.get(
-        server.api_url + path, headers={SECRET_HEADER: server.secret_key}, timeout=30, **kwargs
+        server.api_url + path, headers={SECRET_HEADER: server.secret_key}, timeout=timeout
     )
 
 

@@ -123,7 +123,9 @@ class Database:
             engine = self.engine(workspace)
             if self.data_dir is not None and not (self.data_dir / f"{workspace}.sqlite3").exists():
                 continue
-            if not inspect(engine).has_table("fact_dataset_index"):
+            # schema_translate_map does not reach the inspector: name the schema on PostgreSQL.
+            schema = None if self.is_sqlite else workspace
+            if not inspect(engine).has_table("fact_dataset_index", schema=schema):
                 continue
             with engine.connect() as conn:
                 if conn.execute(select(func.count()).select_from(fact_dataset_index)).scalar():

@@ -1,0 +1,98 @@
+"""What a route handler gets (:class:`Call`) and how it fails (:class:`ApiError`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+from starlette.requests import Request
+
+from dials_local.auth import Identity
+from dials_local.db.engines import Database
+from dials_local.listing.params import QueryParams
+
+
+class ApiError(Exception):
+    """An error answered with a JSON body (CONTRACT §2.3)."""
+
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(status, body)
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+
+
+def not_found(model_name: str) -> ApiError:
+    """404 for an object that does not exist (standard or composite retrieve)."""
+    return ApiError(404, {"detail": f"No {model_name} matches the given query."})
+
+
+#: 404 of a standard retrieve whose id is not an integer (DRF's generic Http404).
+NOT_FOUND = ApiError(404, {"detail": "Not found."})
+INVALID_CURSOR = ApiError(404, {"detail": "Invalid cursor"})
+
+
+def method_not_allowed(method: str) -> ApiError:
+    """405, answered only after authentication succeeded (DRF's order)."""
+    return ApiError(405, {"detail": f'Method "{method}" not allowed.'})
+
+
+def workspace_not_found(name: str) -> ApiError:
+    """404 for a ``Workspace`` header naming no configured workspace."""
+    return ApiError(404, {"detail": f"Workspace '{name}' not found"})
+
+
+@dataclass
+class Call:
+    """One request, after authentication and workspace routing."""
+
+    request: Request
+    params: QueryParams
+    database: Database
+    identity: Identity | None = None
+    #: The resolved workspace (``None`` for routes that ignore workspaces).
+    workspace: str | None = None
+    #: Path parameters as matched (strings).
+    path: dict[str, str] = field(default_factory=dict)
+    #: The request body (read only for routes that accept POST).
+    body: bytes = b""
+
+    @property
+    def url(self) -> str:
+        """The absolute URL of the request (``scheme://Host/path?query``), the base of
+        ``next``/``previous`` links."""
+        return str(self.request.url)
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://Host/`` of the request."""
+        return str(self.request.base_url)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection to the workspace's tables."""
+        assert self.workspace is not None, "route declared without workspace"
+        with self.database.engine(self.workspace).connect() as conn:
+            yield conn
+
+
+#: PostgreSQL SQLSTATE of "invalid regular expression".
+_INVALID_REGEX = "2201B"
+
+
+@contextmanager
+def regex_errors_as_400(params: Sequence[str]) -> Iterator[None]:
+    """Turn the database's rejection of a regular expression into a 400 naming the regex
+    parameters in use (Python accepted the pattern, PostgreSQL did not)."""
+    try:
+        yield
+    except DBAPIError as error:
+        code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        message = str(getattr(error.orig, "args", [""])[0] or error.orig).splitlines()[0]
+        if code == _INVALID_REGEX and params:
+            raise ApiError(400, {name: [message] for name in params}) from None
+        raise

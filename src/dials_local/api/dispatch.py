@@ -1,0 +1,112 @@
+"""From a :class:`RouteSpec` to an ASGI endpoint, in DRF's order of checks:
+
+authentication (403) -> method (405, OPTIONS) -> workspace (404) -> handler (filters 400,
+cursor 404, objects 404).  Handlers are synchronous (SQLAlchemy Core); they run in the
+thread pool so the event loop keeps serving other requests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dials_local.api.context import ApiError, Call, method_not_allowed, workspace_not_found
+from dials_local.api.spec import RouteSpec
+from dials_local.auth import Authenticator, AuthError, Identity
+from dials_local.db.engines import Database
+from dials_local.listing.params import QueryParams
+from dials_local.render import SERVER_ERROR_HTML, html_response, json_response
+from dials_local.workspaces import WORKSPACES, default_workspace_for
+
+logger = logging.getLogger("dials_local.api")
+
+#: Every method reaches the endpoint, which answers 405 itself after authentication.
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def resolve_workspace(request: Request, identity: Identity | None) -> str:
+    """The ``Workspace`` header (case-insensitive name, empty = absent) or the caller's
+    default (CONTRACT §4.2, §4.3)."""
+    requested = request.headers.get("workspace")
+    if requested:
+        if requested not in WORKSPACES:
+            raise workspace_not_found(requested)
+        return requested
+    return default_workspace_for(identity.roles if identity is not None else ())
+
+
+def _options(spec: RouteSpec) -> Response:
+    """DRF's metadata answer to OPTIONS."""
+    return json_response(
+        {
+            "name": spec.view_name or spec.summary,
+            "description": "",
+            "renders": ["application/json", "text/html"],
+            "parses": [
+                "application/json",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+            ],
+        }
+    )
+
+
+class Dispatcher:
+    """Builds endpoints that share the database and the authenticator."""
+
+    def __init__(self, database: Database, authenticator: Authenticator) -> None:
+        self.database = database
+        self.authenticator = authenticator
+
+    def endpoint(self, spec: RouteSpec) -> Endpoint:
+        """The ASGI endpoint of ``spec``."""
+        accepts_body = "POST" in spec.methods
+
+        async def endpoint(request: Request) -> Response:
+            body = await request.body() if accepts_body and request.method == "POST" else b""
+            return await run_in_threadpool(self.respond, spec, request, body)
+
+        endpoint.__name__ = f"endpoint_{spec.full_path}"
+        return endpoint
+
+    def respond(self, spec: RouteSpec, request: Request, body: bytes) -> Response:
+        """Run the checks and the handler; map failures to DIALS-shaped answers."""
+        try:
+            response = self._respond(spec, request, body)
+        except AuthError as error:
+            response = json_response(error.body(), 403)
+        except ApiError as error:
+            response = json_response(error.body, error.status, error.headers)
+        except Exception:
+            # The traceback goes to the server log; the client gets Django's 500 page.
+            logger.exception("unhandled error on %s %s", request.method, request.url.path)
+            return html_response(SERVER_ERROR_HTML, 500)
+        response.headers.setdefault("Allow", ", ".join(spec.allowed_methods))
+        response.headers.setdefault("Vary", "Accept")
+        return response
+
+    def _respond(self, spec: RouteSpec, request: Request, body: bytes) -> Response:
+        """The checks in DRF order, then the handler."""
+        identity = self.authenticator.authenticate(request.headers) if spec.auth else None
+        method = request.method
+        if method == "OPTIONS":
+            return _options(spec)
+        if method not in spec.methods and not (method == "HEAD" and "GET" in spec.methods):
+            raise method_not_allowed(method)
+        workspace = resolve_workspace(request, identity) if spec.workspace else None
+        call = Call(
+            request=request,
+            params=QueryParams.parse(request.scope["query_string"].decode("utf-8", "replace")),
+            database=self.database,
+            identity=identity,
+            workspace=workspace,
+            path={k: str(v) for k, v in request.path_params.items()},
+            body=body,
+        )
+        return spec.handler(call)

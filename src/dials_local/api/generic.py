@@ -1,0 +1,165 @@
+"""Generic handlers built from a :class:`~dials_local.listing.declaration.Resource`:
+list, count, standard retrieve and composite retrieve.  Each is thin: parse filters ->
+query -> page -> respond."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection
+from starlette.responses import Response
+
+from dials_local.api.context import (
+    INVALID_CURSOR,
+    NOT_FOUND,
+    ApiError,
+    Call,
+    not_found,
+    regex_errors_as_400,
+)
+from dials_local.listing.cursor import InvalidCursor, decode_cursor, encode_cursor
+from dials_local.listing.declaration import CompositeRetrieve, Resource, StandardRetrieve
+from dials_local.listing.filters import (
+    Filter,
+    FilterValidationError,
+    conditions,
+    parse_filters,
+    regex_params,
+)
+from dials_local.listing.pagination import Page, paginate
+from dials_local.listing.params import page_size, replace_query_param, sparse_fields
+from dials_local.listing.query import ResourceQuery, count
+from dials_local.render import json_response
+
+Handler = Callable[[Call], Response]
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _parsed_filters(resource: Resource, call: Call) -> list[tuple[Filter, Any]]:
+    """The request's filters, or a 400 with every malformed parameter."""
+    try:
+        return parse_filters(resource.filters, call.params)
+    except FilterValidationError as error:
+        raise ApiError(400, error.errors) from None
+
+
+@lru_cache(maxsize=256)
+def _cached_query(resource: Resource, names: tuple[str, ...]) -> ResourceQuery:
+    """Building the SELECT costs more than running it on a small page; sparse
+    fieldsets make several variants per resource, hence a bounded cache."""
+    return ResourceQuery(resource, names)
+
+
+def _query_for(resource: Resource, call: Call) -> ResourceQuery:
+    """The query object for the output fields the request selects (``fields``)."""
+    return _cached_query(resource, sparse_fields(call.params, resource.field_names))
+
+
+def list_handler(resource: Resource) -> Handler:
+    """``GET <prefix>/``: filters, then a cursor page (or a plain array if unpaginated)."""
+
+    def handle(call: Call) -> Response:
+        parsed = _parsed_filters(resource, call)
+        query = _query_for(resource, call)
+        with call.connect() as conn, regex_errors_as_400(regex_params(parsed)):
+            where = conditions(parsed, resource.table, conn)
+            if not resource.paginated:
+                return json_response([query.render(row) for row in query.all(conn, where)])
+            page = _page(call, query, conn, where)
+        return json_response(
+            {
+                "next": _link(call, page.next),
+                "previous": _link(call, page.previous),
+                "results": [query.render(row) for row in page.rows],
+            }
+        )
+
+    return handle
+
+
+def _page(
+    call: Call, query: ResourceQuery, conn: Connection, where: list[ColumnElement[bool]]
+) -> Page[Any]:
+    """One cursor page; an undecodable ``next_token`` is a 404 ``Invalid cursor``."""
+    token = call.params.get("next_token")
+    try:
+        cursor = decode_cursor(token) if token is not None else None
+        return paginate(
+            lambda offset, reverse, position, limit: query.page(
+                conn, where, offset, reverse, position, limit
+            ),
+            cursor,
+            page_size(call.params),
+            query.position,
+        )
+    except InvalidCursor:
+        raise INVALID_CURSOR from None
+
+
+def _link(call: Call, cursor: Any) -> str | None:
+    """The absolute ``next``/``previous`` URL carrying ``cursor`` (None: no link)."""
+    if cursor is None:
+        return None
+    return replace_query_param(call.url, "next_token", encode_cursor(cursor))
+
+
+def count_handler(resource: Resource) -> Handler:
+    """``GET <prefix>/count/``: ``{"count": n}`` with the list filters."""
+
+    def handle(call: Call) -> Response:
+        parsed = _parsed_filters(resource, call)
+        with call.connect() as conn, regex_errors_as_400(regex_params(parsed)):
+            total = count(conn, resource, conditions(parsed, resource.table, conn))
+        return json_response({"count": total})
+
+    return handle
+
+
+def standard_retrieve_handler(resource: Resource, retrieve: StandardRetrieve) -> Handler:
+    """``GET <prefix>/{pk}/``: the list filters apply too; ``fields`` is honoured."""
+    table = resource.table
+
+    def handle(call: Call) -> Response:
+        parsed = _parsed_filters(resource, call)
+        try:
+            pk = int(call.path["pk"])
+        except ValueError:
+            raise NOT_FOUND from None
+        if not _INT64[0] <= pk <= _INT64[1]:
+            raise not_found(resource.model_name)
+        query = _query_for(resource, call)
+        with call.connect() as conn, regex_errors_as_400(regex_params(parsed)):
+            where = [*conditions(parsed, table, conn), table.c[retrieve.lookup] == pk]
+            row = query.first(conn, where)
+        if row is None:
+            raise not_found(resource.model_name)
+        return json_response(query.render(row))
+
+    return handle
+
+
+def composite_retrieve_handler(resource: Resource, keys: tuple[str, ...]) -> Handler:
+    """``GET <prefix>/{k1}/.../{kn}/``: query parameters are ignored (CONTRACT §9)."""
+    table = resource.table
+    query = ResourceQuery(resource, resource.field_names)
+
+    def handle(call: Call) -> Response:
+        values = [int(call.path[key]) for key in keys]  # the route only matches digits
+        if not all(v <= _INT64[1] for v in values):
+            raise not_found(resource.model_name)
+        with call.connect() as conn:
+            row = query.first(conn, [table.c[k] == v for k, v in zip(keys, values, strict=True)])
+        if row is None:
+            raise not_found(resource.model_name)
+        return json_response(query.render(row))
+
+    return handle
+
+
+def retrieve_keys(resource: Resource) -> tuple[tuple[str, ...], ...]:
+    """The key tuples of a resource's composite retrieve routes (none if standard)."""
+    retrieve = resource.retrieve
+    return retrieve.keys if isinstance(retrieve, CompositeRetrieve) else ()

@@ -1,0 +1,208 @@
+"""``oms-proxy/`` (CONTRACT §7.10): an offline OMS answering from ``local_oms_records``.
+
+The real service forwards the query to CMS OMS and returns its JSON:API document.  Here
+the records of the requested ``endpoint`` are read from the service database, filtered
+(``filter[attr][OP]=value``, OP in EQ NEQ LT GT LE GE LIKE; ``filter[attr]=v`` means EQ),
+sorted (``sort=a,-b``), trimmed (``fields=a,b``) and paged (``page[offset]``,
+``page[limit]``); ``meta.totalResourceCount`` counts the matches before paging.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from starlette.responses import Response
+
+from dials_local.api.context import ApiError, Call
+from dials_local.db.schema import oms_records
+from dials_local.listing.params import replace_query_param
+from dials_local.render import json_response
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100_000
+
+_FILTER = re.compile(r"^filter\[([^\]]+)\](?:\[([A-Za-z]+)\])?$")
+_OPERATORS = ("EQ", "NEQ", "LT", "GT", "LE", "GE", "LIKE", "CT")
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def _bad_request(detail: str) -> ApiError:
+    """A 400 for a malformed OMS query (DIALS answers 500 there)."""
+    return ApiError(400, {"detail": detail})
+
+
+def _coerce(sample: object, raw: str) -> object:
+    """The filter value as the type of the attribute it is compared with."""
+    if isinstance(sample, bool):
+        return raw.strip().lower() in ("true", "1")
+    if isinstance(sample, (int, float)):
+        try:
+            return Decimal(raw.strip())
+        except InvalidOperation:
+            return None  # a number attribute never equals a non-number
+    return raw
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """SQL ``LIKE`` (``%`` any run, ``_`` one character) as a full-match regex."""
+    parts = ("." if ch == "_" else ".*" if ch == "%" else re.escape(ch) for ch in pattern)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _compare(op: str, value: object, wanted: object) -> bool:
+    """``value OP wanted``; incomparable types never match."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = Decimal(str(value))
+    if op == "EQ":
+        return bool(value == wanted)
+    if op == "NEQ":
+        return bool(value != wanted)
+    try:
+        if op == "LT":
+            return bool(value < wanted)  # type: ignore[operator]
+        if op == "GT":
+            return bool(value > wanted)  # type: ignore[operator]
+        if op == "LE":
+            return bool(value <= wanted)  # type: ignore[operator]
+        if op == "GE":
+            return bool(value >= wanted)  # type: ignore[operator]
+    except TypeError:
+        return False
+    return False
+
+
+def _predicate(attribute: str, op: str, raw: str) -> Predicate:
+    """The test of one ``filter[attribute][OP]=raw`` parameter."""
+    if op == "LIKE":
+        pattern = _like(raw)
+        return lambda attrs: (
+            isinstance(attrs.get(attribute), str) and bool(pattern.fullmatch(attrs[attribute]))
+        )
+    if op == "CT":  # OMS "contains"
+        return lambda attrs: isinstance(attrs.get(attribute), str) and raw in attrs[attribute]
+
+    def test(attrs: dict[str, Any]) -> bool:
+        value = attrs.get(attribute)
+        if value is None:
+            return False
+        wanted = _coerce(value, raw)
+        return wanted is not None and _compare(op, value, wanted)
+
+    return test
+
+
+def _predicates(call: Call) -> list[Predicate]:
+    """Tests of every ``filter[...]`` parameter (all must hold)."""
+    predicates = []
+    for name, raw in call.params.pairs:
+        match = _FILTER.match(name)
+        if match is None:
+            continue
+        attribute, op = match.group(1), (match.group(2) or "EQ").upper()
+        if op not in _OPERATORS:
+            raise _bad_request(f"Unknown filter operator {op!r} in {name!r}")
+        predicates.append(_predicate(attribute, op, raw))
+    return predicates
+
+
+def _page_param(call: Call, name: str, default: int, low: int, high: int) -> int:
+    """``page[name]`` as an integer clamped to [low, high]."""
+    raw = call.params.get(f"page[{name}]")
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad_request(f"page[{name}] must be an integer") from None
+    return max(low, min(high, value))
+
+
+def _sort(records: list[tuple[str, str, dict[str, Any]]], spec: str) -> None:
+    """Sort in place by ``sort=a,-b`` (stable sorts, last key first)."""
+    for key in reversed([k for k in spec.split(",") if k.strip()]):
+        descending = key.startswith("-")
+        name = key.lstrip("-+").strip()
+        present = [r for r in records if r[2].get(name) is not None]
+        missing = [r for r in records if r[2].get(name) is None]
+        present.sort(key=lambda r: r[2][name], reverse=descending)
+        records[:] = present + missing  # nulls last in both directions
+
+
+def _json_type(value: object) -> str:
+    """OMS' type name of an attribute value (for ``meta.fields``)."""
+    if isinstance(value, bool):
+        return "Boolean"
+    if isinstance(value, int):
+        return "Integer"
+    if isinstance(value, float):
+        return "Double"
+    return "String"
+
+
+def oms_proxy(call: Call) -> Response:
+    """The JSON:API document of one OMS endpoint."""
+    endpoint = call.params.get("endpoint")
+    if not endpoint:
+        raise _bad_request("Query parameter 'endpoint' is required (e.g. endpoint=runs).")
+    predicates = _predicates(call)
+    offset = _page_param(call, "offset", 0, 0, 2**31)
+    limit = _page_param(call, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    with call.database.service_engine().connect() as conn:
+        rows = conn.execute(
+            select(oms_records.c.resource_id, oms_records.c.resource_type, oms_records.c.attributes)
+            .where(oms_records.c.endpoint == endpoint)
+            .order_by(oms_records.c.position)
+        ).all()
+        if not rows:
+            known = conn.execute(select(oms_records.c.endpoint).distinct()).scalars().all()
+            raise ApiError(
+                404,
+                {
+                    "detail": f"OMS endpoint '{endpoint}' is not available in dials-local",
+                    "available": sorted(known),
+                },
+            )
+    records = [(rid, rtype, orjson.loads(attrs)) for rid, rtype, attrs in rows]
+    records = [r for r in records if all(test(r[2]) for test in predicates)]
+    if call.params.get("sort"):
+        _sort(records, call.params.get("sort") or "")
+    wanted = call.params.get("fields") or call.params.get(f"fields[{rows[0][1]}]")
+    keep = {name for name in wanted.split(",") if name} if wanted else None
+
+    total = len(records)
+    page = records[offset : offset + limit]
+    data = [
+        {
+            "id": rid,
+            "type": rtype,
+            "attributes": attrs if keep is None else {k: v for k, v in attrs.items() if k in keep},
+            "links": {"self": f"{call.base_url}api/v1/oms-proxy/?endpoint={endpoint}&id={rid}"},
+        }
+        for rid, rtype, attrs in page
+    ]
+
+    def at(position: int) -> str:
+        return replace_query_param(call.url, "page[offset]", str(position))
+
+    last = max(0, (total - 1) // limit * limit)
+    sample = records[0][2] if records else orjson.loads(rows[0][2])
+    document = {
+        "data": data,
+        "links": {
+            "first": at(0),
+            "prev": at(max(0, offset - limit)) if offset > 0 else None,
+            "next": at(offset + limit) if offset + limit < total else None,
+            "last": at(last),
+        },
+        "meta": {
+            "totalResourceCount": total,
+            "fields": {name: {"type": _json_type(v)} for name, v in sample.items()},
+        },
+    }
+    return json_response(document)

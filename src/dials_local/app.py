@@ -1,0 +1,136 @@
+"""The ASGI application of dials-local: ``create_app(settings)``.
+
+Routing follows Django's rules rather than Starlette's: every route ends with ``/``; a
+request for a path without the slash is redirected with 301 only when the slashed path
+exists (``APPEND_SLASH``); anything unmatched gets Django's HTML 404 page.  Every route
+reaches its endpoint whatever the method, because DIALS authenticates before it answers
+405 (see :mod:`dials_local.api.dispatch`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.responses import Response
+from starlette.routing import Match, Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dials_local.api.dispatch import ALL_METHODS, Dispatcher
+from dials_local.api.routes import build_routes
+from dials_local.auth import default_authenticator
+from dials_local.db.engines import Database
+from dials_local.middleware import instrument
+from dials_local.render import NOT_FOUND_HTML, html_response
+from dials_local.settings import Settings
+from dials_local.workspaces import WORKSPACES
+
+
+class DigitsConvertor(Convertor[str]):
+    """Django's ``\\d+`` path parts, kept as text (large values must not overflow)."""
+
+    regex = "[0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+class LookupConvertor(Convertor[str]):
+    """DRF's default lookup: one path segment without ``.``."""
+
+    regex = "[^/.]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("digits", DigitsConvertor())
+register_url_convertor("lookup", LookupConvertor())
+
+
+class DjangoFallback:
+    """What Django does with a path no route matches: 301 to ``path/`` if that exists,
+    else the HTML 404 page."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def _exists(self, scope: Scope, path: str) -> bool:
+        """Whether some route matches ``path`` (any method, like Django's resolver)."""
+        probe = {**scope, "path": path, "method": "GET"}
+        return any(route.matches(probe)[0] != Match.NONE for route in self.router.routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response: Response
+        path: str = scope["path"]
+        if scope["type"] == "http" and not path.endswith("/") and self._exists(scope, path + "/"):
+            raw = scope.get("raw_path")
+            location = (raw.decode("latin-1") if raw else path) + "/"
+            if location.startswith("//"):  # never a scheme-relative URL (Django does the same)
+                location = "/%2F" + location[2:]
+            query = scope.get("query_string", b"").decode("latin-1")
+            if query:
+                location += "?" + query
+            response = Response(
+                b"",
+                status_code=301,
+                headers={"Location": location},
+                media_type="text/html; charset=utf-8",
+            )
+        else:
+            response = html_response(NOT_FOUND_HTML, 404)
+        await response(scope, receive, send)
+
+
+def ensure_sqlite_statistics(database: Database) -> None:
+    """Run a bounded ``ANALYZE`` on workspace files that have no planner statistics.
+
+    Without ``sqlite_stat1`` SQLite guesses that any secondary index is selective: a
+    filtered page such as ``th1/?me__regex=PXBarrel&run_number__gte=...`` then sorts
+    every match instead of walking the primary key, about 6x slower on the tiny set.
+    ``analysis_limit`` keeps this to milliseconds even on large files.
+    """
+    if database.data_dir is None:
+        return  # PostgreSQL's autovacuum keeps its statistics
+    for workspace in WORKSPACES:
+        if not (database.data_dir / f"{workspace}.sqlite3").exists():
+            continue
+        with database.engine(workspace).begin() as conn:
+            known = conn.execute(
+                text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            ).scalar()
+            if not known:
+                conn.execute(text("PRAGMA analysis_limit=1000"))
+                conn.execute(text("ANALYZE"))
+
+
+def create_app(settings: Settings) -> ASGIApp:
+    """The dials-local ASGI app for ``settings``, wrapped in the request log, latency
+    and fault-injection middleware."""
+    database = settings.database
+    if settings.create_tables:
+        database.create_all()
+    ensure_sqlite_statistics(database)
+    authenticator = default_authenticator(database)
+    dispatcher = Dispatcher(database, authenticator)
+    specs = build_routes()
+    app = Starlette(
+        routes=[
+            Route(spec.starlette_path, dispatcher.endpoint(spec), methods=ALL_METHODS)
+            for spec in specs
+        ]
+    )
+    app.router.redirect_slashes = False
+    app.router.default = DjangoFallback(app.router)
+    app.state.settings = settings
+    app.state.routes = specs
+    return instrument(app, settings=settings, authorize=authenticator.authorize)
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,338 @@
+"""``dials-local``: run a DIALS-compatible server, seed or load its data, manage keys.
+
+Commands::
+
+    dials-local serve [--demo] [--host H] [--port P] [--data-dir D | --database-url URL]
+    dials-local seed [--size tiny|demo|large] [--if-empty]
+    dials-local ingest --workspace W --table TABLE FILE
+    dials-local create-api-client [--name N] [--secret S]
+
+Also runnable as ``python -m dials_local`` and ``python -m dials_local.cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dials_local import __version__
+from dials_local.db.engines import Database
+from dials_local.workspaces import WORKSPACES
+
+DEFAULT_DATA_DIR = Path("dials-data")
+SIZES = ("tiny", "demo", "large")
+
+_FAULTS_HELP = """\
+fault-injection rules, comma-separated KIND[:ARG]@K[xN]: inject KIND into every K-th
+request under /api/v1/ (at most N times). KIND: 500 502 503 504 (HTML error pages),
+429 (ARG = Retry-After seconds), reset (connection dropped mid-body), truncate (JSON
+cut in half), slow (ARG = seconds of delay). Example: "503@3,reset@5x1". Rules can be
+changed at run time with PUT /_local/faults {"spec": "..."}."""
+
+
+def _add_location(parser: argparse.ArgumentParser) -> None:
+    """Add the --data-dir / --database-url pair (one database location per command)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="D",
+        help=f"directory of SQLite files, one per workspace (default: ./{DEFAULT_DATA_DIR})",
+    )
+    where.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="a PostgreSQL database instead, e.g. postgresql+psycopg://user@host/dials "
+        "(one schema per workspace is created in it)",
+    )
+
+
+def _database(args: argparse.Namespace) -> Database:
+    """The database the command line names (default: ./dials-data)."""
+    if args.database_url:
+        return Database(url=args.database_url)
+    return Database(data_dir=args.data_dir or DEFAULT_DATA_DIR)
+
+
+def _non_negative(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="dials-local",
+        description="A DIALS-compatible server with a real database, for offline work and "
+        "tests. Clients (cmsdials) talk to it exactly as to CMS DIALS.",
+    )
+    parser.add_argument("--version", action="version", version=f"dials-local {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP server",
+        description="Serve the DIALS API at http://HOST:PORT/api/v1/ from the data directory "
+        "or database. With --demo an empty database is first filled with synthetic data and "
+        "a ready-to-use secret key is printed.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+    )
+    _add_location(serve)
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed the synthetic data set if the database is empty, and print the URL, a secret "
+        "key and a curl example",
+    )
+    serve.add_argument(
+        "--size",
+        choices=SIZES,
+        default="demo",
+        help="data set seeded by --demo (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--secret-key",
+        metavar="S",
+        help="register this API-client secret (sent as X-CLIENT-SECRET) before serving",
+    )
+    serve.add_argument(
+        "--latency-ms",
+        type=_non_negative,
+        default=0,
+        metavar="N",
+        help="delay every response by N milliseconds (simulated network)",
+    )
+    serve.add_argument("--faults", metavar="SPEC", help=_FAULTS_HELP)
+    serve.add_argument(
+        "--no-access-log", action="store_true", help="do not log one line per request"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    seed = commands.add_parser(
+        "seed",
+        help="fill the database with the synthetic data set",
+        description="Create the tables and generate the deterministic synthetic data set "
+        "(every workspace, OMS records, ML models and their flags).",
+    )
+    _add_location(seed)
+    seed.add_argument(
+        "--size",
+        choices=SIZES,
+        default="demo",
+        help="tiny (tests, seconds), demo (default) or large (performance work)",
+    )
+    seed.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing if the database already holds data",
+    )
+    seed.set_defaults(func=cmd_seed)
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="load rows of one table of one workspace from a file",
+        description="Load rows from a JSON Lines or Parquet file into one table of one "
+        "workspace (validated; derived counters are kept consistent).",
+    )
+    ingest.add_argument("--workspace", required=True, choices=WORKSPACES, help="target workspace")
+    ingest.add_argument(
+        "--table",
+        required=True,
+        help="target table, by route name: dataset-index, file-index, run, lumisection, th1, "
+        "th2, mes, ml-models-index, ml-bad-lumisection",
+    )
+    ingest.add_argument("file", type=Path, metavar="FILE", help="the .jsonl or .parquet file")
+    _add_location(ingest)
+    ingest.set_defaults(func=cmd_ingest)
+
+    client = commands.add_parser(
+        "create-api-client",
+        help="create an API-client secret key and print it",
+        description="Register an API client and print its secret key (sent by clients as "
+        "X-CLIENT-SECRET). Only a hash is stored: the key is shown this once.",
+    )
+    client.add_argument(
+        "--name", default="api-client", help="a label for the client (default: %(default)s)"
+    )
+    client.add_argument("--secret", metavar="S", help="use this secret instead of a random one")
+    _add_location(client)
+    client.set_defaults(func=cmd_create_api_client)
+    return parser
+
+
+def _print(*lines: str) -> None:
+    """Print lines to stdout at once (the output may be a log file read live)."""
+    print(*lines, sep="\n", flush=True)
+
+
+def _seed(database: Database, size: str) -> None:
+    """Run the synthetic data generator and print its summary."""
+    from dials_local.data.generator import seed  # heavy (numpy), only when seeding
+
+    summary = seed(database, size)
+    if summary is not None:
+        _print(str(summary))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``dials-local serve``."""
+    import uvicorn
+
+    from dials_local.app import create_app
+    from dials_local.auth.api_clients import ApiClientStore
+    from dials_local.middleware import FaultSpecError
+    from dials_local.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    database = _database(args)
+    database.create_all()
+    if args.demo and database.is_empty():
+        _print(f"Seeding the '{args.size}' data set into {database.describe()} ...")
+        _seed(database, args.size)
+    secret = args.secret_key
+    store = ApiClientStore(database.service_engine())
+    if secret:
+        store.create("serve --secret-key", secret)
+    elif args.demo:
+        secret = store.create("demo")
+    settings = Settings(
+        database=database,
+        latency_ms=args.latency_ms,
+        faults=args.faults,
+        log_requests=not args.no_access_log,
+        create_tables=False,  # done above, before registering the key
+    )
+    try:
+        app = create_app(settings)
+    except FaultSpecError as error:
+        print(f"dials-local serve: --faults: {error}", file=sys.stderr)
+        return 2
+    base_url = f"http://{args.host}:{args.port}/"
+    if args.demo:
+        _print(
+            "",
+            f"dials-local is serving {database.describe()} at {base_url}",
+            f"  API root:   {base_url}api/v1/",
+            f"  secret key: {secret}",
+            "  try:",
+            f'    curl -H "X-CLIENT-SECRET: {secret}" "{base_url}api/v1/run/?page_size=3"',
+            "  or in Python:",
+            "    from cmsdials import Dials",
+            "    from cmsdials.auth.secret_key import Credentials",
+            f'    dials = Dials(Credentials(token="{secret}"), base_url="{base_url}")',
+            "",
+        )
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,  # the middleware logs each request
+        log_level="info",
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+    database.dispose()
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """``dials-local seed``."""
+    database = _database(args)
+    try:
+        database.create_all()
+        if args.if_empty and not database.is_empty():
+            _print(f"{database.describe()} already holds data; not seeding (--if-empty).")
+            return 0
+        _seed(database, args.size)
+    finally:
+        database.dispose()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """``dials-local ingest``."""
+    from dials_local.data.ingest import TABLES, IngestError, ingest
+
+    if args.table not in TABLES:
+        print(
+            f"dials-local ingest: unknown table {args.table!r}; choose one of: "
+            + ", ".join(TABLES),
+            file=sys.stderr,
+        )
+        return 2
+    database = _database(args)
+    try:
+        database.create_all()
+        result = ingest(database, args.workspace, args.table, args.file)
+    except IngestError as error:
+        print(f"dials-local ingest: {error}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    _print(f"Loaded {result} rows into {args.workspace}.{args.table} from {args.file}.")
+    return 0
+
+
+def cmd_create_api_client(args: argparse.Namespace) -> int:
+    """``dials-local create-api-client``: the secret goes to stdout alone (scriptable),
+    the explanation to stderr."""
+    from dials_local.auth.api_clients import ApiClientStore
+
+    database = _database(args)
+    try:
+        database.create_all()
+        secret = ApiClientStore(database.service_engine()).create(args.name, args.secret)
+    finally:
+        database.dispose()
+    print(
+        f"Created API client {args.name!r} in {database.describe()}. Its secret key "
+        "(send it as the X-CLIENT-SECRET header; it is not shown again):",
+        file=sys.stderr,
+        flush=True,
+    )
+    _print(secret)
+    return 0
+
+
+#: Options whose value is free text that may start with "-" (random secrets do).
+_FREE_TEXT_OPTIONS = ("--secret-key", "--secret")
+
+
+def _glue_free_text_values(argv: Sequence[str]) -> list[str]:
+    """``--secret-key -abc`` -> ``--secret-key=-abc``: argparse would otherwise take a
+    secret starting with ``-`` for an option and fail."""
+    glued: list[str] = []
+    items = list(argv)
+    index = 0
+    while index < len(items):
+        item = items[index]
+        if item in _FREE_TEXT_OPTIONS and index + 1 < len(items):
+            glued.append(f"{item}={items[index + 1]}")
+            index += 2
+            continue
+        glued.append(item)
+        index += 1
+    return glued
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dials-local`` command."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(_glue_free_text_values(argv))
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""Filter kinds of the DIALS filtersets (CONTRACT §6) and the code that applies them.
+
+Each :class:`Filter` owns exactly one query parameter.  Applying a route's filters is two
+steps, as in django-filter: every parameter is parsed first (all problems are reported
+together, in declaration order), then each parsed value becomes one SQL condition.
+
+Kinds:
+
+* :class:`NumberFilter` - exact / ``gte`` / ``lte`` / ``in`` on an integer column; values
+  are decimals (``1.0`` == ``1``; ``1.5`` matches nothing; ``x`` -> "Enter a number.").
+* :class:`TextFilter` - exact (case-sensitive) or ``regex`` (unanchored search).
+* :class:`BooleanFilter` - ``true/false/1/0`` (case-insensitive), anything else ignored.
+* :class:`NameLookupFilter` - a name (``dataset``, ``me``, ``logical_file_name``) resolved
+  to ids in the same workspace by a subquery.
+* :class:`JsonListFilter` - membership in a JSON list column (ML model signatures, tags),
+  resolved in Python because SQLite and PostgreSQL disagree on JSON functions.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import BigInteger, ColumnElement, Connection, Table, false, select
+
+from dials_local.listing.params import QueryParams
+
+ENTER_A_NUMBER = "Enter a number."
+
+NumberOp = Literal["exact", "gte", "lte", "in"]
+TextOp = Literal["exact", "regex"]
+
+#: Value ranges of the integer column types, so that an out-of-range filter value never
+#: reaches the database (PostgreSQL would fail with "integer out of range").
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class FilterError(ValueError):
+    """A parameter value that cannot be parsed; ``message`` goes into the 400 body."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class FilterValidationError(ValueError):
+    """All parse errors of one request: ``{"param": ["message"], ...}`` (CONTRACT §2.3)."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Filter(ABC):
+    """One query parameter of a filterset."""
+
+    #: The query parameter name, e.g. ``run_number__gte``.
+    param: str
+
+    #: OpenAPI type of the parameter.
+    schema_type = "string"
+
+    def describe(self) -> str:
+        """What the parameter does, in a few words (for the OpenAPI document)."""
+        return self.param
+
+    @abstractmethod
+    def parse(self, raw: str) -> Any:
+        """The parsed value, or ``None`` when the value means "no filter".
+
+        Raises :class:`FilterError` for a malformed value.
+        """
+
+    @abstractmethod
+    def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
+        """The SQL condition on ``table`` for a parsed (non-``None``) value."""
+
+
+def _column_range(table: Table, column: str) -> tuple[int, int]:
+    """The value range of an integer column (INT or BIGINT)."""
+    return _INT64 if isinstance(table.c[column].type, BigInteger) else _INT32
+
+
+def parse_decimal(raw: str) -> Decimal:
+    """A django ``DecimalField`` value: whitespace, ``+`` and exponents are accepted."""
+    try:
+        value = Decimal(raw)
+    except (InvalidOperation, ValueError):
+        raise FilterError(ENTER_A_NUMBER) from None
+    if not value.is_finite():
+        raise FilterError(ENTER_A_NUMBER)
+    return value
+
+
+def _exact_int(value: Decimal, bounds: tuple[int, int]) -> int | None:
+    """The integer equal to ``value``, or ``None`` if no row of the column can equal it."""
+    if value != value.to_integral_value() or not bounds[0] <= value <= bounds[1]:
+        return None
+    return int(value)
+
+
+@dataclass(frozen=True)
+class NumberFilter(Filter):
+    """A numeric comparison on an integer column (``column`` defaults to the parameter's
+    base name, e.g. ``run_number__gte`` -> ``run_number``)."""
+
+    op: NumberOp = "exact"
+    column: str = ""
+
+    schema_type = "number"
+
+    @property
+    def target(self) -> str:
+        return self.column or self.param.split("__")[0]
+
+    def describe(self) -> str:
+        return {
+            "exact": f"{self.target} equals the value",
+            "gte": f"{self.target} >= value",
+            "lte": f"{self.target} <= value",
+            "in": f"{self.target} is one of the comma-separated values",
+        }[self.op]
+
+    def parse(self, raw: str) -> Any:
+        if self.op == "in":
+            if raw == "":
+                return None
+            # Empty items are dropped ("100,101," == "100,101"); each other item must be a
+            # number.  A value made only of commas filters everything out, as in DIALS.
+            return [parse_decimal(item) for item in raw.split(",") if item != ""]
+        if raw == "":
+            return None
+        return parse_decimal(raw)
+
+    def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
+        column = table.c[self.target]
+        low, high = _column_range(table, self.target)
+        if self.op == "in":
+            wanted = [n for n in (_exact_int(v, (low, high)) for v in value) if n is not None]
+            return column.in_(wanted) if wanted else false()
+        if self.op == "exact":
+            exact = _exact_int(value, (low, high))
+            return false() if exact is None else column == exact
+        if self.op == "gte":
+            if value > high:
+                return false()
+            bound = max(low, int(value.to_integral_value(rounding=ROUND_CEILING)))
+            return column >= bound
+        if value < low:  # lte
+            return false()
+        bound = min(high, int(value.to_integral_value(rounding=ROUND_FLOOR)))
+        return column <= bound
+
+
+def parse_text(raw: str) -> str | None:
+    """A django ``CharField`` value: stripped; empty means "no filter"."""
+    value = raw.strip()
+    return value or None
+
+
+def check_regex(pattern: str) -> str:
+    """``pattern`` if Python can compile it, else a :class:`FilterError`.
+
+    DIALS would answer 500 (the database rejects the pattern); a clean 400 says which
+    parameter is wrong.  PostgreSQL's dialect differs from Python's in corners; what
+    slips through is caught when the query runs (see :func:`regex_params`).
+    """
+    try:
+        with warnings.catch_warnings():
+            # e.g. "Possible nested set" for POSIX classes like [[:alpha:]], which are
+            # valid for PostgreSQL: not worth a line in the server log per request
+            warnings.simplefilter("ignore", FutureWarning)
+            re.compile(pattern)
+    except re.error as error:
+        raise FilterError(f"Invalid regular expression: {error}") from None
+    return pattern
+
+
+@dataclass(frozen=True)
+class TextFilter(Filter):
+    """Case-sensitive equality, or an unanchored case-sensitive regular expression."""
+
+    op: TextOp = "exact"
+    column: str = ""
+
+    @property
+    def target(self) -> str:
+        return self.column or self.param.split("__")[0]
+
+    def describe(self) -> str:
+        if self.op == "regex":
+            return f"{self.target} matches the regular expression (case-sensitive, unanchored)"
+        return f"{self.target} equals the value (case-sensitive)"
+
+    def parse(self, raw: str) -> Any:
+        value = parse_text(raw)
+        if value is not None and self.op == "regex":
+            check_regex(value)
+        return value
+
+    def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
+        column = table.c[self.target]
+        return column.regexp_match(value) if self.op == "regex" else column == value
+
+
+_TRUE = {"1", "true"}
+_FALSE = {"0", "false"}
+
+
+@dataclass(frozen=True)
+class BooleanFilter(Filter):
+    """django-filter's ``BooleanWidget``: other values are silently ignored."""
+
+    column: str = ""
+
+    schema_type = "boolean"
+
+    def describe(self) -> str:
+        return f"{self.column or self.param} is true/false (also 1/0)"
+
+    def parse(self, raw: str) -> Any:
+        lowered = raw.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        return None
+
+    def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
+        return table.c[self.column or self.param] == value
+
+
+@dataclass(frozen=True)
+class NameLookupFilter(Filter):
+    """Filter a table by the ids of rows of another table whose name matches.
+
+    ``dataset`` on th1 becomes ``dataset_id IN (SELECT dataset_id FROM fact_dataset_index
+    WHERE dataset = :value)``; the subquery runs in the same workspace.
+    """
+
+    local_column: str = ""
+    names_table: Table | None = None
+    names_id: str = ""
+    names_column: str = ""
+    op: TextOp = "exact"
+
+    def describe(self) -> str:
+        how = "matches the regular expression" if self.op == "regex" else "equals the value"
+        return f"rows whose {self.names_column} {how}"
+
+    def parse(self, raw: str) -> Any:
+        value = parse_text(raw)
+        if value is not None and self.op == "regex":
+            check_regex(value)
+        return value
+
+    def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
+        assert self.names_table is not None
+        names = self.names_table.c[self.names_column]
+        match = names.regexp_match(value) if self.op == "regex" else names == value
+        ids = select(self.names_table.c[self.names_id]).where(match).correlate(None)
+        return table.c[self.local_column].in_(ids)
+
+
+@dataclass(frozen=True)
+class JsonListFilter(Filter):
+    """Rows whose JSON list column holds an object with ``key`` equal to / matching the
+    value (``input_signature`` items name an ME, ``tags`` items are name/value pairs).
+
+    The candidate rows are few (one per ML model), so the test runs in Python.
+    """
+
+    column: str = ""
+    key: str = ""
+    id_column: str = ""
+    op: TextOp = "exact"
+
+    def describe(self) -> str:
+        how = "matches the regular expression" if self.op == "regex" else "equals the value"
+        return f"rows with an item of {self.column} whose {self.key} {how}"
+
+    def parse(self, raw: str) -> Any:
+        value = parse_text(raw)
+        if value is not None and self.op == "regex":
+            check_regex(value)
+        return value
+
+    def _item_matches(self, item: object, value: str) -> bool:
+        """Whether one list item (an object, or a bare value) matches."""
+        found = item.get(self.key) if isinstance(item, dict) else item
+        if found is None or isinstance(found, (dict, list)):
+            return False
+        text = found if isinstance(found, str) else orjson.dumps(found).decode()
+        return re.search(value, text) is not None if self.op == "regex" else text == value
+
+    def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
+        ids = []
+        rows = conn.execute(select(table.c[self.id_column], table.c[self.column]))
+        for row_id, text in rows:
+            items = orjson.loads(text) if text else None
+            if isinstance(items, list) and any(self._item_matches(i, value) for i in items):
+                ids.append(row_id)
+        return table.c[self.id_column].in_(ids) if ids else false()
+
+
+# ---------------------------------------------------------------------------------------
+# Declaration helpers: one call per filterset line of the contract
+# ---------------------------------------------------------------------------------------
+
+
+def numbers(name: str, *ops: NumberOp, column: str = "") -> tuple[Filter, ...]:
+    """``numbers("run_number", "exact", "lte", "gte")`` -> run_number, run_number__lte, ..."""
+    return tuple(
+        NumberFilter(name if op == "exact" else f"{name}__{op}", op=op, column=column or name)
+        for op in (ops or ("exact",))
+    )
+
+
+def texts(name: str, *ops: TextOp, column: str = "") -> tuple[Filter, ...]:
+    """``texts("filename", "exact", "regex")`` -> filename, filename__regex."""
+    return tuple(
+        TextFilter(name if op == "exact" else f"{name}__{op}", op=op, column=column or name)
+        for op in (ops or ("exact",))
+    )
+
+
+def name_lookups(
+    name: str, *, local_column: str, names_table: Table, names_id: str, names_column: str
+) -> tuple[Filter, ...]:
+    """``name`` and ``name__regex`` resolved through ``names_table``."""
+    return tuple(
+        NameLookupFilter(
+            name if op == "exact" else f"{name}__{op}",
+            local_column=local_column,
+            names_table=names_table,
+            names_id=names_id,
+            names_column=names_column,
+            op=op,
+        )
+        for op in ("exact", "regex")
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Applying a filterset
+# ---------------------------------------------------------------------------------------
+
+
+def parse_filters(filters: Sequence[Filter], params: QueryParams) -> list[tuple[Filter, Any]]:
+    """Parse every given parameter; raise :class:`FilterValidationError` with all errors.
+
+    Parameters that are absent or mean "no filter" are left out of the result.
+    """
+    parsed: list[tuple[Filter, Any]] = []
+    errors: dict[str, list[str]] = {}
+    for item in filters:
+        raw = params.get(item.param)
+        if raw is None:
+            continue
+        try:
+            value = item.parse(raw)
+        except FilterError as error:
+            errors[item.param] = [error.message]
+            continue
+        if value is not None:
+            parsed.append((item, value))
+    if errors:
+        raise FilterValidationError(errors)
+    return parsed
+
+
+def conditions(
+    parsed: Iterable[tuple[Filter, Any]], table: Table, conn: Connection
+) -> list[ColumnElement[bool]]:
+    """The SQL conditions of parsed filters (AND-ed by the caller)."""
+    return [item.condition(value, table, conn) for item, value in parsed]
+
+
+def regex_params(parsed: Iterable[tuple[Filter, Any]]) -> list[str]:
+    """Names of the regular-expression parameters in use (to blame when the database
+    rejects a pattern that Python accepted)."""
+    return [
+        item.param
+        for item, _ in parsed
+        if getattr(item, "op", None) == "regex" and not isinstance(item, JsonListFilter)
+    ]

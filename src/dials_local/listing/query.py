@@ -1,0 +1,118 @@
+"""SQL for a declared resource: one SELECT per page, rows rendered straight to dicts.
+
+The statement selects the ordering columns first (the cursor position) and then one
+expression per requested output field; dataset and ME names come from LEFT JOINs on the
+primary keys of the small dimension tables.  Pages are read in primary-key order with a
+row-value comparison ``(a, b, c) > (:a, :b, :c)`` and ``LIMIT page_size + 1``, which
+both SQLite and PostgreSQL answer with a range scan of the primary-key index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Row,
+    Select,
+    func,
+    literal,
+    select,
+    tuple_,
+)
+
+from dials_local.listing.cursor import InvalidCursor, position_text, position_values
+from dials_local.listing.declaration import DATASET_NAMES, ME_NAMES, OutputField, Resource
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class ResourceQuery:
+    """Queries of one resource for one set of output fields."""
+
+    def __init__(self, resource: Resource, field_names: Sequence[str]) -> None:
+        self.resource = resource
+        table = resource.table
+        wanted = set(field_names)
+        self.fields: tuple[OutputField, ...] = tuple(f for f in resource.fields if f.name in wanted)
+        self.keys = tuple(f.name for f in self.fields)
+        self._order = [table.c[name] for name in resource.ordering]
+        self._width = len(self._order)
+        # (index in the output values, converter) for the fields that need converting
+        self._converters = [
+            (i, f.convert) for i, f in enumerate(self.fields) if f.convert is not None
+        ]
+        source: FromClause = table
+        joins = {f.join for f in self.fields}
+        if "dataset" in joins:
+            source = source.outerjoin(
+                DATASET_NAMES, DATASET_NAMES.c.dataset_id == table.c.dataset_id
+            )
+        if "me" in joins:
+            source = source.outerjoin(ME_NAMES, ME_NAMES.c.me_id == table.c.me_id)
+        # Output fields first, ordering columns last: a row renders as
+        # dict(zip(keys, row)) without slicing, zip stopping at the last key.
+        columns = [
+            *(f.expression(table).label(f"_f{i}") for i, f in enumerate(self.fields)),
+            *(c.label(f"_o{i}") for i, c in enumerate(self._order)),
+        ]
+        self._select: Select[Any] = select(*columns).select_from(source)
+
+    # -- rendering ------------------------------------------------------------------
+
+    def position(self, row: Row[Any]) -> str:
+        """The cursor position (``p``) of a fetched row."""
+        return position_text(tuple(row[-self._width :]))
+
+    def render(self, row: Row[Any]) -> dict[str, Any]:
+        """The response object of a fetched row (the hot loop of every list route)."""
+        if not self._converters:
+            return dict(zip(self.keys, row))  # noqa: B905 - row also holds the ordering
+        values = list(row)
+        for index, convert in self._converters:
+            values[index] = convert(values[index])
+        return dict(zip(self.keys, values))  # noqa: B905 - values also hold the ordering
+
+    # -- statements -----------------------------------------------------------------
+
+    def page(
+        self,
+        conn: Connection,
+        where: Sequence[ColumnElement[bool]],
+        offset: int,
+        reverse: bool,
+        position: str | None,
+        limit: int,
+    ) -> list[Row[Any]]:
+        """Rows strictly after ``position`` (before it if ``reverse``), ordered."""
+        statement = self._select.where(*where)
+        if position is not None:
+            values = position_values(position, self._width)
+            if not all(_INT64[0] <= v <= _INT64[1] for v in values):
+                raise InvalidCursor("position out of range")
+            key = tuple_(*self._order)
+            bound = tuple_(*(literal(v, c.type) for v, c in zip(values, self._order, strict=True)))
+            statement = statement.where(key < bound if reverse else key > bound)
+        order = [c.desc() for c in self._order] if reverse else self._order
+        statement = statement.order_by(*order).limit(limit)
+        if offset:
+            statement = statement.offset(offset)
+        return list(conn.execute(statement).all())
+
+    def all(self, conn: Connection, where: Sequence[ColumnElement[bool]]) -> list[Row[Any]]:
+        """Every matching row in ordering order (unpaginated lists such as ``mes/``)."""
+        return list(conn.execute(self._select.where(*where).order_by(*self._order)).all())
+
+    def first(self, conn: Connection, where: Sequence[ColumnElement[bool]]) -> Row[Any] | None:
+        """The first matching row in ordering order, if any."""
+        statement = self._select.where(*where).order_by(*self._order).limit(1)
+        return conn.execute(statement).first()
+
+
+def count(conn: Connection, resource: Resource, where: Sequence[ColumnElement[bool]]) -> int:
+    """Number of rows of ``resource`` matching ``where``."""
+    statement = select(func.count()).select_from(resource.table).where(*where)
+    return int(conn.execute(statement).scalar_one())
