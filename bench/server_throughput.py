@@ -34,16 +34,14 @@ class Scenario:
     me: str
 
 
-SCENARIOS = (
+SCENARIOS = (  # the benchmark MEs of docs/data.md
     Scenario("th1, 100 bins", "th1", "PixelPhase1/Tracks/PXBarrel/charge_PXLayer_2"),
     Scenario(
-        "th2, 24x24", "th2", "PixelPhase1/Tracks/PXBarrel/clusterposition_zphi_ontrack_PXLayer_1"
-    ),
-    Scenario(
-        "th2, 200x200",
+        "th2, 24x24",
         "th2",
-        "PixelPhase1/Phase1_MechanicalView/PXBarrel/digi_occupancy_per_SignedModuleCoord_per_SignedLadderCoord_PXLayer_1",
+        "Tracking/TrackParameters/highPurityTracks/pt_1/GeneralProperties/TrackEtaPhi_ImpactPoint_GenTk",
     ),
+    Scenario("th2, 200x200", "th2", "PixelPhase1/Tracks/clusterposition_zphi_ontrack"),
 )
 
 

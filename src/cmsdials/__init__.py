@@ -10,13 +10,32 @@
     data = dials.h1d.list_all(LumisectionHistogram1DFilters(me="..."), max_pages=5)
     data.to_pandas()
 
+    # Bulk reads (docs/bulk.md): streaming, parallel partitions, numpy arrays
+    dials.h2d.stream(filters, workers=8).to_parquet("maps.parquet")
+    maps = dials.h2d.list_all(filters, workers=8).to_numpy()
+
 Public modules: :mod:`cmsdials.filters` (filter models), :mod:`cmsdials.auth`
 (credentials), :mod:`cmsdials.errors` (exceptions), ``cmsdials.clients.<route>.models``
 and ``.client`` (row models and route clients, by route).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from cmsdials._dials import Dials
+from cmsdials._stream import Stream
 from cmsdials._transport import DEFAULT_RETRY, DEFAULT_TIMEOUT
 from cmsdials._version import __version__
 
-__all__ = ["DEFAULT_RETRY", "DEFAULT_TIMEOUT", "Dials", "__version__"]
+if TYPE_CHECKING:
+    from cmsdials._arrays import HistogramArray
+
+__all__ = ["DEFAULT_RETRY", "DEFAULT_TIMEOUT", "Dials", "HistogramArray", "Stream", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # HistogramArray needs numpy (an optional extra): import it only when asked for.
+    if name == "HistogramArray":
+        from cmsdials._arrays import HistogramArray
+
+        return HistogramArray
+    raise AttributeError(f"module 'cmsdials' has no attribute {name!r}")

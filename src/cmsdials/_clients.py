@@ -68,6 +68,7 @@ class FileIndexClient(
         page=models.PaginatedFileIndexList,
         keys=("dataset_id", "file_id"),
         ordering=("dataset_id", "file_id"),
+        count_path="file-index/count/",
     )
 
 
@@ -81,6 +82,7 @@ class RunClient(PaginatedResource[models.Run, filters.RunFilters, models.Paginat
         page=models.PaginatedRunList,
         keys=("dataset_id", "run_number"),
         ordering=("dataset_id", "run_number"),
+        count_path="run/count/",
     )
 
 
@@ -98,6 +100,7 @@ class LumisectionClient(
         page=models.PaginatedLumisectionList,
         keys=("dataset_id", "run_number", "ls_number"),
         ordering=("dataset_id", "run_number", "ls_number"),
+        count_path="lumisection/count/",
     )
 
 

@@ -1,27 +1,53 @@
 """Response bytes -> Python objects, in one place.
 
-Each body is decoded exactly once, straight from bytes: pydantic's Rust JSON parser for
-models (``model_validate_json``), orjson for the routes that return raw JSON.  A body that
-is not syntactically complete JSON raises :class:`~cmsdials.errors.ResponseDecodeError`,
-which the transport retries like a read error; a well-formed body of the wrong shape
-raises pydantic's ``ValidationError`` (retrying would not change it).
+Each body is decoded exactly once, straight from bytes, into the representation that is
+kept:
 
-Faster representations (numpy arrays, streaming) plug in here: a decoder is just a
-``Callable[[bytes], T]`` handed to :meth:`cmsdials._transport.Transport.request`.
+* pages of the histogram routes (th1/th2) -> :class:`~cmsdials._columns.HistogramColumns`
+  with pysimdjson: bin contents go from the JSON text into float64 buffers without a
+  Python float per bin (needs the ``numpy`` extra; without it they take the model path);
+* other pages and single objects -> pydantic models (``model_validate_json``, Rust);
+* raw JSON routes (cert/golden JSON, OMS, workspaces) -> orjson.
+
+A body that is not syntactically complete JSON raises
+:class:`~cmsdials.errors.ResponseDecodeError`, which the transport retries like a read
+error; a well-formed body of the wrong shape raises pydantic's ``ValidationError`` or
+:class:`~cmsdials.errors.ResponseFormatError` (retrying would not change it).
+
+A decoder is just a ``Callable[[bytes], T]`` handed to
+:meth:`cmsdials._transport.Transport.request`, which calls it inside its retry loop.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from cmsdials.errors import ResponseDecodeError
+from cmsdials._gc import gc_paused
+from cmsdials._optional import installed
+from cmsdials.errors import ResponseDecodeError, ResponseFormatError
 
-__all__ = ["Decoder", "decode_json", "list_decoder", "model_decoder"]
+if TYPE_CHECKING:
+    from cmsdials._columns import HistogramColumns
+    from cmsdials._layout import Layout
+    from cmsdials._results import Paginated
+
+__all__ = [
+    "Decoder",
+    "Head",
+    "columnar_available",
+    "decode_histogram_page",
+    "decode_json",
+    "list_decoder",
+    "model_decoder",
+    "page_decoder",
+    "read_head",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -83,3 +109,214 @@ def decode_json(content: bytes) -> Any:
         raise ResponseDecodeError(
             f"response body is not valid JSON ({len(content)} bytes): {exc}"
         ) from exc
+
+
+# ---------------------------------------------------------------------------------------
+# Pages
+# ---------------------------------------------------------------------------------------
+
+
+class Head(NamedTuple):
+    """The ``next`` and ``previous`` links of a page."""
+
+    next: str | None
+    previous: str | None
+
+
+#: What separates the links from the rows in a page (CONTRACT §5.2: compact JSON, keys in
+#: the order next, previous, results).  A JSON string cannot contain an unescaped quote,
+#: so the first occurrence is the key itself, never part of a URL.
+_RESULTS_KEY = b',"results":'
+#: Links are short; do not scan a whole page for a key that sits at its start.
+_HEAD_LIMIT = 1 << 16
+
+
+def read_head(body: bytes) -> Head | None:
+    """``next``/``previous`` from the bytes before the rows, without decoding the rows.
+
+    Lets a walk send the request for the following page while this one is decoded.
+    ``None`` when the body is not laid out that way (another key order, whitespace) or
+    does not end like a page: the caller then takes the links from the full decode.  The
+    end is checked so that a body cut short (by a proxy, say) is retried *before* the
+    following request leaves, as in a plain one-page-after-the-other walk.
+    """
+    end = body.find(_RESULTS_KEY, 0, _HEAD_LIMIT)
+    if end < 0 or not body.rstrip().endswith(b"]}"):
+        return None
+    try:
+        head = orjson.loads(body[:end] + b"}")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(head, dict):
+        return None
+    links = head.get("next"), head.get("previous")
+    if not all(link is None or isinstance(link, str) for link in links):
+        return None
+    return Head(*links)
+
+
+@cache
+def columnar_available() -> bool:
+    """True when histogram pages can be decoded into columns (numpy and pysimdjson).
+
+    Looks the packages up without importing them (a walk imports them in the background
+    while its first request is in flight, see ``_warmup``).
+    """
+    return installed("numpy") and installed("simdjson")
+
+
+def _integers(name: str, values: list[Any]) -> Any:
+    import numpy as np
+
+    if not values:
+        return np.empty(0, np.int64)
+    array = np.array(values)
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64, copy=False)
+    if array.dtype.kind == "f" and np.isfinite(array).all() and (array == np.round(array)).all():
+        return array.astype(np.int64)  # e.g. x_bin sent as 100.0: the DB column is a double
+    raise ResponseFormatError(f"{name!r} must hold integers, got {_sample(values)}")
+
+
+def _floats(name: str, values: list[Any]) -> Any:
+    import numpy as np
+
+    if not values:
+        return np.empty(0, np.float64)
+    array = np.array(values)
+    if array.dtype.kind not in "iuf":  # None (object), strings, booleans
+        raise ResponseFormatError(f"{name!r} must hold numbers, got {_sample(values)}")
+    return array.astype(np.float64, copy=False)
+
+
+def _strings(name: str, values: list[Any]) -> list[str]:
+    shared: dict[str, str] = {}
+    out = []
+    for value in values:
+        if type(value) is not str:
+            raise ResponseFormatError(f"{name!r} must hold strings, got {value!r}")
+        # One object per distinct name: a page repeats the same dataset and ME names.
+        out.append(shared.setdefault(value, value))
+    return out
+
+
+def _sample(values: list[Any]) -> str:
+    odd = [v for v in values if type(v) not in (int, float)][:1] or values[:1]
+    return repr(odd[0])
+
+
+def decode_histogram_page(body: bytes, layout: Layout) -> tuple[Head, HistogramColumns]:
+    """One th1/th2 page -> its links and its rows as columns.
+
+    pysimdjson parses the body (validating it) into a tape; each row's ``data`` is copied
+    from the tape into a float64 buffer by ``as_buffer`` (nested th2 rows are flattened
+    in ``data[iy][ix]`` order), so no Python float is created for a bin.  The scalar
+    fields (a dozen per row) become Python objects briefly, then numpy columns.
+    """
+    import numpy as np
+    import simdjson
+
+    from cmsdials._columns import HistogramColumns
+
+    try:
+        # A fresh parser per page: parsers must not be shared between threads, and
+        # creating one costs nothing measurable next to parsing a page.
+        doc: Any = simdjson.Parser().parse(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResponseDecodeError(
+            f"response body is not valid JSON ({len(body)} bytes): {exc}"
+        ) from exc
+    names = (*layout.ints, *layout.floats, *layout.strings)
+    collected: list[list[Any]] = [[] for _ in names]
+    pairs = list(zip(names, [values.append for values in collected], strict=True))
+    arrays: list[Any] = []  # each row's `data`, still in the parsed document
+    lines: list[int] = []
+    two_d = layout.dims == 2
+    try:
+        with gc_paused():
+            head = Head(doc["next"], doc["previous"])
+            for row in doc["results"]:
+                for name, append in pairs:
+                    append(row[name])
+                data = row["data"]
+                arrays.append(data)
+                if two_d:
+                    lines.append(len(data))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ResponseFormatError(f"unexpected th{layout.dims} page: {exc}") from exc
+    if not all(link is None or isinstance(link, str) for link in head):
+        raise ResponseFormatError(f"unexpected page links: {head!r}")
+
+    by_name = dict(zip(names, collected, strict=True))
+    columns: dict[str, Any] = {name: _integers(name, by_name[name]) for name in layout.ints}
+    columns.update({name: _floats(name, by_name[name]) for name in layout.floats})
+    columns.update({name: _strings(name, by_name[name]) for name in layout.strings})
+    page = HistogramColumns(layout, columns, np.empty(0, np.float64))
+    shapes = page.shapes()
+    wrong = (shapes < 0).any(axis=1)
+    if two_d:
+        wrong |= np.array(lines, np.int64) != shapes[:, 0]
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        raise ResponseFormatError(
+            f"row {row} of the page: 'data' does not have the (y_bin, x_bin) shape "
+            f"{shapes[row].tolist()}"
+        )
+    # Each row's bins go from the parsed text straight into their place in one array;
+    # only one row's buffer exists at a time.
+    offsets = page.offsets()
+    values = np.empty(int(offsets[-1]), np.float64)
+    bounds = zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)
+    for row, (data, (start, end)) in enumerate(zip(arrays, bounds, strict=True)):
+        try:
+            flat = np.frombuffer(data.as_buffer(of_type="d"), np.float64)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ResponseFormatError(f"row {row} of the page: 'data' {exc}") from exc
+        if flat.size != end - start:
+            shape = "x_bin" if layout.dims == 1 else "y_bin x x_bin"
+            raise ResponseFormatError(
+                f"row {row} of the page: 'data' has {flat.size} values, expected "
+                f"{shape} = {end - start}"
+            )
+        values[start:end] = flat
+    page.values = values
+    return head, page
+
+
+#: Pages are decoded one at a time in a process.  Decoding holds the GIL for most of its
+#: time, so two pages decoded at once (parallel partitions, or a page arriving while the
+#: previous one is decoded) would not finish sooner - but both parsed documents (about
+#: ten times the page size for a page of 2-D maps) would be in memory together.
+_one_page_at_a_time = threading.Lock()
+
+
+def page_decoder(
+    page_model: type[Paginated[Any]],
+    on_next: Callable[[str | None], None] | None = None,
+) -> Callable[[bytes], Paginated[Any]]:
+    """A decoder for one page of ``page_model``'s route.
+
+    ``on_next`` is called with the page's ``next`` URL as soon as it is known - from the
+    bytes before the rows when possible, i.e. *before* the rows are decoded - so that a
+    walk can already request the following page.  It may be called again when the
+    transport retries the request.
+    """
+    layout = page_model.histogram_layout() if columnar_available() else None
+    validate = model_decoder(page_model)
+
+    def decode(body: bytes) -> Paginated[Any]:
+        head = read_head(body) if on_next is not None else None
+        if on_next is not None and head is not None:
+            on_next(head.next)
+        with _one_page_at_a_time:
+            if layout is not None:
+                links, columns = decode_histogram_page(body, layout)
+                page = page_model.from_columns(links.next, links.previous, columns)
+            else:
+                with gc_paused():
+                    page = validate(body)
+        if on_next is not None and head is None:
+            on_next(page.next)
+        return page
+
+    return decode

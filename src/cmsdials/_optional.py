@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from types import ModuleType
 
 from cmsdials.errors import MissingDependencyError
 
-__all__ = ["available", "require"]
+__all__ = ["available", "installed", "require"]
 
 
 def require(module: str, extra: str, feature: str) -> ModuleType:
@@ -25,3 +27,13 @@ def available(module: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def installed(module: str) -> bool:
+    """True when ``module`` is imported or can be found, without importing it."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False

@@ -2,27 +2,30 @@
 
 A route is declared once, as a :class:`Route` on a small subclass (see ``_clients.py``);
 everything else - the ``get`` signature built from the key fields, paging, resuming,
-progress, decoding - comes from the classes here.
+progress, decoding - comes from the classes here.  The bulk machinery they call lives in
+its own modules: ``_walk`` (pipelined and parallel cursor walks), ``_partition`` (cutting
+a query), ``_collect`` (``list_all``), ``_stream`` (streaming), ``_many`` (``get_many``).
 """
 
 from __future__ import annotations
 
 import builtins
 import inspect
-import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import EllipsisType
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, cast
 
-from cmsdials._decode import list_decoder, model_decoder
+from cmsdials._collect import collect
+from cmsdials._decode import list_decoder, model_decoder, page_decoder
 from cmsdials._filters import BaseFilters, PaginatedFilters
+from cmsdials._many import get_many
 from cmsdials._models import Row
-from cmsdials._progress import PageProgress, progress_wanted
 from cmsdials._results import Paginated
+from cmsdials._stream import Stream
 from cmsdials._transport import Retries, Transport
 
-__all__ = ["PaginatedResource", "Resource", "Route", "UnpaginatedResource"]
+__all__ = ["FilterArg", "PaginatedResource", "Resource", "Route", "UnpaginatedResource"]
 
 RowT = TypeVar("RowT", bound=Row)
 FilterT = TypeVar("FilterT", bound=BaseFilters)
@@ -59,6 +62,9 @@ class Route:
         Container of one page; ``None`` for routes that return a plain array.
     ordering:
         The server's result order (CONTRACT §5.3), the order ``list_all`` returns rows in.
+    count_path:
+        The count route (``{"count": n}``, CONTRACT §6) where one exists: gives progress
+        bars a total.
     """
 
     path: str
@@ -69,6 +75,7 @@ class Route:
     key_aliases: Mapping[str, str] = field(default_factory=dict)
     page: type[Paginated[Any]] | None = None
     ordering: tuple[str, ...] = ()
+    count_path: str | None = None
 
     def key_signature(self) -> inspect.Signature:
         """``(key1: int, key2: int, ..., optional: int | None = None)``."""
@@ -111,11 +118,6 @@ def _segment(name: str, value: Any) -> str:
     return text
 
 
-def _exception_name(exc: BaseException) -> str:
-    # The class name alone, as the incumbent reports it (e.g. "ChunkedEncodingError").
-    return type(exc).__name__
-
-
 class Resource(Generic[RowT, FilterT]):
     """A DIALS route: ``get`` one object by its keys.
 
@@ -153,6 +155,42 @@ class Resource(Generic[RowT, FilterT]):
     def __call__(self, *keys: Any, retries: Retries = None, **named_keys: Any) -> RowT:
         """Same as :meth:`get`."""
         return self.get(*keys, retries=retries, **named_keys)
+
+    @property
+    def transport(self) -> Transport:
+        """The transport (session, retries) this route sends its requests through."""
+        return self._transport
+
+    def get_many(
+        self,
+        keys: Iterable[Any],
+        *,
+        workers: int = 8,
+        retries: Retries = None,
+        return_exceptions: bool = False,
+        enable_progress: bool | None = False,
+    ) -> builtins.list[Any]:
+        """Many objects by their keys, fetched concurrently; results in input order.
+
+        ``keys``: one entry per object, each a tuple of the key values in ``get``'s order
+        (``(dataset_id, run_number, ls_number, me_id)`` for th1), a dict of them, or a
+        single value for one-key routes.  Malformed keys raise before any request.
+
+        ``workers`` requests are in flight at once over the shared connection pool, each
+        with the ``retries`` policy.  When some keys fail (e.g. ``NotFoundError``), the
+        others are still fetched, then :class:`~cmsdials.errors.GetManyError` is raised
+        with ``.results`` (rows, ``None`` where a key failed) and ``.errors`` (index ->
+        exception).  ``return_exceptions=True`` returns the exceptions in place of the
+        rows instead of raising.
+        """
+        return get_many(
+            self,
+            keys,
+            workers=workers,
+            retries=retries,
+            return_exceptions=return_exceptions,
+            enable_progress=enable_progress,
+        )
 
     def _filters(self, filters: FilterArg[FilterT]) -> FilterT:
         """The caller's filters as this route's filter model (a dict is converted)."""
@@ -203,11 +241,19 @@ def _typed_get(cls: type[Resource[Any, Any]], route: Route) -> Callable[..., Any
 
 
 class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
-    """A cursor-paginated list route: ``list`` (one page), ``pages``, ``list_all``."""
+    """A cursor-paginated list route: ``list`` (one page), ``pages``, ``iter_all``,
+    ``list_all``, ``stream``."""
 
-    def _page_model(self) -> type[PageT]:
+    def page_model(self) -> type[PageT]:
+        """The ``Paginated...List`` model of this route."""
         assert self.route.page is not None, "a paginated route declares its page model"
         return cast(type[PageT], self.route.page)
+
+    def _paginated_filters(self, filters: FilterArg[FilterT]) -> PaginatedFilters:
+        chosen = self._filters(filters)
+        if not isinstance(chosen, PaginatedFilters):
+            raise TypeError(f"{type(chosen).__name__} is not paginated")
+        return chosen
 
     def list(self, filters: FilterArg[FilterT] = None, retries: Retries = None) -> PageT:
         """One page of rows matching ``filters`` (``page_size`` rows, server default 10).
@@ -219,12 +265,48 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
         page = self._transport.request(
             "GET",
             self.route.path,
-            model_decoder(self._page_model()),
+            page_decoder(self.page_model()),
             params=chosen.to_params(),
             retries=retries,
         )
         page._filters = chosen  # so that list_all(resume_from=page) continues this query
-        return page
+        return cast(PageT, page)
+
+    def stream(
+        self,
+        filters: FilterArg[FilterT] = None,
+        *,
+        max_pages: int | None = None,
+        workers: int = 1,
+        retries: Retries = None,
+        enable_progress: bool | None = None,
+    ) -> Stream[RowT, PageT]:
+        """The query as a :class:`~cmsdials.Stream`: read it page by page with bounded memory.
+
+        Nothing is requested until a method of the stream runs: ``pages()``, ``rows()``
+        (or iterating the stream), ``to_parquet(path)``, ``to_csv(path)``,
+        ``to_numpy()``, ``to_pandas()``, ``to_arrow()``, ``to_hist()``.
+
+        Parameters
+        ----------
+        max_pages:
+            Stop after this many pages.
+        workers:
+            Walk the query as this many concurrent partitions (by dataset and run range;
+            th1, th2 and lumisection routes); results keep the server's order.
+        retries:
+            Retry policy per request (as for ``list_all``).
+        enable_progress:
+            Show a progress bar (``None``: when someone is watching).
+        """
+        return Stream(
+            self,
+            self._paginated_filters(filters),
+            max_pages=max_pages,
+            workers=workers,
+            retries=retries,
+            enable_progress=enable_progress,
+        )
 
     def pages(
         self,
@@ -232,26 +314,40 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
         *,
         max_pages: int | None = None,
         retries: Retries = None,
+        workers: int = 1,
     ) -> Iterator[PageT]:
         """Iterate over pages lazily, following the cursor (from ``filters.next_token``).
 
         Each request re-sends the caller's filters with the cursor of the previous page's
-        ``next`` URL (the URL itself is never followed, CONTRACT §5.6).
+        ``next`` URL (the URL itself is never followed, CONTRACT §5.6).  The request for
+        the following page leaves while a page is decoded: at most two pages are fetched
+        ahead of the loop (per partition with ``workers > 1``).
         """
-        if max_pages is not None and max_pages < 0:
-            raise ValueError("max_pages must be >= 0 or None")
-        current = self._filters(filters)
-        if not isinstance(current, PaginatedFilters):
-            raise TypeError(f"{type(current).__name__} is not paginated")
-        fetched = 0
-        while max_pages is None or fetched < max_pages:
-            page = self.list(current, retries=retries)
-            fetched += 1
-            yield page
-            token = page.next_token
-            if token is None:
-                return
-            current = cast(FilterT, current.with_token(token))
+        return self.stream(
+            filters, max_pages=max_pages, workers=workers, retries=retries, enable_progress=False
+        ).pages()
+
+    def iter_all(
+        self,
+        filters: FilterArg[FilterT] = None,
+        *,
+        max_pages: int | None = None,
+        workers: int = 1,
+        retries: Retries = None,
+        enable_progress: bool | None = None,
+    ) -> Iterator[RowT]:
+        """Iterate over all matching rows (models) one by one, page after page.
+
+        Memory holds one page of rows at a time, whatever the size of the result.
+        Arguments as for :meth:`stream`.
+        """
+        return self.stream(
+            filters,
+            max_pages=max_pages,
+            workers=workers,
+            retries=retries,
+            enable_progress=enable_progress,
+        ).rows()
 
     def list_all(
         self,
@@ -261,6 +357,8 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
         retries: Retries = None,
         keep_failed: bool = False,
         resume_from: PageT | None = None,
+        *,
+        workers: int = 1,
     ) -> PageT:
         """All rows matching ``filters``, fetching page after page.
 
@@ -274,7 +372,8 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
             resuming.
         enable_progress:
             Show a tqdm progress bar.  ``None`` (default): when tqdm is installed and
-            stderr is a terminal or a notebook.
+            stderr is a terminal or a notebook.  Rows with an ETA where the route has a
+            count route (run, lumisection, file index), else pages.
         retries:
             Retry policy for each page request (an int, a ``urllib3.util.Retry``, or
             ``None`` for the default policy; ``0`` disables retries).
@@ -286,63 +385,43 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
             stopped at ``max_pages``: continue after its last page.  Its rows come first
             in the new result; no row is fetched twice.  When ``filters`` is ``None`` the
             earlier walk's filters are reused.
+        workers:
+            Cut the query into partitions (by dataset and run range, found through the
+            dataset-index and run routes) walked concurrently over the shared connection
+            pool (th1, th2, lumisection; other routes walk as one).  The result has
+            exactly the rows, in the order, of a single walk.  With ``max_pages`` or a
+            failure, rows of partitions after an unfinished one are kept for
+            ``resume_from`` but not shown, so ``results`` stays a prefix of the answer.
 
         Returns
         -------
         The route's paginated model: ``results`` = all rows in the server's order,
-        ``next`` = the ``next`` of the last page fetched (``None`` when complete),
-        ``previous`` = ``None``.
+        ``next`` = where the walk would continue (``None`` when complete),
+        ``previous`` = ``None``.  For th1/th2, ``results`` is built on first access;
+        ``to_numpy()``, ``to_pandas()``, ... read the decoded columns directly.
         """
-        page_model = self._page_model()
+        page_model = self.page_model()
+        if resume_from is not None and not isinstance(resume_from, page_model):
+            raise TypeError(
+                f"resume_from must be a {page_model.__name__}, not {type(resume_from).__name__}"
+            )
         if filters is None and resume_from is not None and resume_from._filters is not None:
-            walk_filters = cast(FilterT, resume_from._filters.with_token(None))
+            walk_filters = cast(PaginatedFilters, resume_from._filters.with_token(None))
         else:
-            walk_filters = self._filters(filters)
-        start_token = getattr(walk_filters, "next_token", None)
-        rows: list[Any] = []
-        next_url: str | None = None
-        if resume_from is not None:
-            if not isinstance(resume_from, page_model):
-                raise TypeError(
-                    f"resume_from must be a {page_model.__name__}, not {type(resume_from).__name__}"
-                )
-            rows = list(resume_from.results)
-            next_url = resume_from.next
-            if next_url is None and not resume_from.failed:
-                max_pages = 0  # that walk was complete: nothing left to fetch
-            elif next_url is not None:
-                start_token = resume_from.next_token
-            elif resume_from._filters is not None:
-                # It failed before its first page: start where it started.
-                start_token = getattr(resume_from._filters, "next_token", None)
-        walk_filters = cast(FilterT, walk_filters.with_token(start_token))
-
-        progress = PageProgress(progress_wanted(enable_progress), max_pages)
-        failure: Exception | None = None
-        try:
-            for page in self.pages(walk_filters, max_pages=max_pages, retries=retries):
-                rows.extend(page.results)
-                next_url = page.next
-                progress.update(more=page.next is not None)
-        except Exception as exc:
-            if not keep_failed:
-                raise
-            failure = exc
-        finally:
-            progress.close()
-
-        # Rows were validated page by page: build the container without re-validating.
-        result = page_model.model_construct(
-            next=next_url,
-            previous=None,
-            results=rows,
-            exc_type=_exception_name(failure) if failure is not None else None,
-            exc_formatted=(
-                "".join(traceback.format_exception(failure)) if failure is not None else None
+            walk_filters = self._paginated_filters(filters)
+        return cast(
+            PageT,
+            collect(
+                self,
+                walk_filters,
+                max_pages=max_pages,
+                enable_progress=enable_progress,
+                retries=retries,
+                keep_failed=keep_failed,
+                resume_from=resume_from,
+                workers=workers,
             ),
         )
-        result._filters = walk_filters.with_token(start_token)
-        return result
 
 
 class UnpaginatedResource(Resource[RowT, FilterT]):
@@ -368,9 +447,12 @@ class UnpaginatedResource(Resource[RowT, FilterT]):
         retries: Retries = None,
         keep_failed: bool = False,
         resume_from: Any = None,
+        *,
+        workers: int = 1,
     ) -> builtins.list[RowT]:
         """Same as :meth:`list` (kept for scripts written for the 1.x client).
 
-        The paging arguments are accepted and have no effect: there is only one page.
+        The paging arguments (and ``workers``) are accepted and have no effect: there is
+        only one page.
         """
         return self.list(filters, retries=retries)

@@ -1,23 +1,40 @@
-"""Result containers: one page of a list route, or the pages of a ``list_all`` merged."""
+"""Result containers: one page of a list route, or the pages of a ``list_all`` merged.
+
+For the histogram routes a result holds its rows as columns
+(:class:`~cmsdials._columns.HistogramColumns`, decoded once from the page bytes); the
+documented ``results`` list of row models is built from them on first access only.  Every
+conversion (``to_pandas``, ``to_numpy``, ``to_arrow``, ``to_hist``, files) reads the
+columns directly, so a caller who never touches ``results`` never pays for a Python float
+per bin.
+"""
 
 from __future__ import annotations
 
+import os
 import typing
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, PrivateAttr
 
+from cmsdials._layout import Layout, layout_of
 from cmsdials._optional import require
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+    from typing_extensions import Self
 
+    from cmsdials._arrays import HistogramArray
+    from cmsdials._columns import HistogramColumns
     from cmsdials._filters import BaseFilters
 
 __all__ = ["Paginated", "RowT", "next_token_of"]
 
 RowT = TypeVar("RowT", bound=BaseModel)
+_T = TypeVar("_T")
 
 
 def next_token_of(url: str | None) -> str | None:
@@ -32,6 +49,72 @@ def next_token_of(url: str | None) -> str | None:
     return values[-1] if values and values[-1] else None
 
 
+class _RowList(list[_T]):
+    """The ``results`` list built from columns; remembers whether it was modified.
+
+    Conversions read the columns while the list is as built; once the caller changes
+    the list (append, remove, sort, slice assignment, ...) they read the list instead.
+    """
+
+    dirty = False
+
+    def _touch(self) -> None:
+        self.dirty = True
+
+    def append(self, value: _T) -> None:
+        self._touch()
+        super().append(value)
+
+    def extend(self, values: typing.Iterable[_T]) -> None:
+        self._touch()
+        super().extend(values)
+
+    def insert(self, index: SupportsIndex, value: _T) -> None:
+        self._touch()
+        super().insert(index, value)
+
+    def remove(self, value: _T) -> None:
+        self._touch()
+        super().remove(value)
+
+    def pop(self, index: SupportsIndex = -1) -> _T:
+        self._touch()
+        return super().pop(index)
+
+    def clear(self) -> None:
+        self._touch()
+        super().clear()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        self._touch()
+        super().sort(*args, **kwargs)
+
+    def reverse(self) -> None:
+        self._touch()
+        super().reverse()
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._touch()
+        super().__setitem__(index, value)
+
+    def __delitem__(self, index: Any) -> None:
+        self._touch()
+        super().__delitem__(index)
+
+    def __iadd__(self, values: typing.Iterable[_T]) -> Self:  # type: ignore[override,misc]
+        self._touch()
+        return super().__iadd__(values)
+
+    def __imul__(self, times: SupportsIndex) -> Self:
+        self._touch()
+        return super().__imul__(times)
+
+
+@cache
+def _layout_of_page(page_model: type[Paginated[Any]]) -> Layout | None:
+    return layout_of(page_model.row_model())
+
+
 class Paginated(BaseModel, Generic[RowT]):
     """A page of a list route, or the merged pages returned by ``list_all``.
 
@@ -44,10 +127,13 @@ class Paginated(BaseModel, Generic[RowT]):
     previous:
         URL of the preceding page (always ``None`` for ``list_all`` results).
     results:
-        The rows, in the server's order.
+        The rows, in the server's order (for th1/th2: built on first access).
     exc_type, exc_formatted:
         Name and formatted traceback of the exception that interrupted a
         ``list_all(keep_failed=True)`` walk, else ``None``.
+
+    Conversions: :meth:`to_pandas`, :meth:`to_arrow`, :meth:`to_parquet`, :meth:`to_csv`
+    for every route; :meth:`to_numpy` and :meth:`to_hist` for th1/th2.
     """
 
     next: str | None
@@ -59,6 +145,56 @@ class Paginated(BaseModel, Generic[RowT]):
     # The filters of the walk that produced this result, so that resume_from= can
     # continue it even when the caller does not pass them again.
     _filters: BaseFilters | None = PrivateAttr(default=None)
+    # th1/th2: the rows as columns, the source of `results` and of every conversion.
+    _columns: Any = PrivateAttr(default=None)
+    # list_all: the state of its cursor walks (partitions), for resume_from=.
+    _walk: Any = PrivateAttr(default=None)
+
+    # -- lazy results -------------------------------------------------------------------
+
+    def __getattribute__(self, name: str) -> Any:
+        # `results` is left out of __dict__ until first needed; pydantic reads fields
+        # through __dict__ (dump, repr, copy, pickle, ==), so both names build it.
+        if name == "results" or name == "__dict__":
+            values = object.__getattribute__(self, "__dict__")
+            if "results" not in values:
+                object.__getattribute__(self, "_build_results")(values)
+        return object.__getattribute__(self, name)
+
+    def _build_results(self, values: dict[str, Any]) -> None:
+        private = object.__getattribute__(self, "__pydantic_private__") or {}
+        columns = private.get("_columns")
+        rows: list[Any] = []
+        if columns is not None:
+            rows = _RowList(columns.to_models(type(self).row_model()))
+        values["results"] = rows
+        object.__getattribute__(self, "__pydantic_fields_set__").add("results")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "results":
+            self._columns = None  # the caller's rows replace the decoded ones
+
+    def __eq__(self, other: object) -> bool:
+        # Field by field (what the caller sees), not the private decode state.
+        if not isinstance(other, Paginated):
+            return NotImplemented
+        if type(self).row_model() is not type(other).row_model():
+            return False
+        return all(getattr(self, name) == getattr(other, name) for name in type(self).model_fields)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @classmethod
+    def from_columns(
+        cls, next: str | None, previous: str | None, columns: HistogramColumns, **fields: Any
+    ) -> Self:
+        """A result whose rows are ``columns`` (``results`` is built on first access)."""
+        page = cls.model_construct(next=next, previous=previous, **fields)
+        page._columns = columns
+        return page
+
+    # -- description --------------------------------------------------------------------
 
     @property
     def next_token(self) -> str | None:
@@ -77,12 +213,135 @@ class Paginated(BaseModel, Generic[RowT]):
         (row,) = typing.get_args(annotation)
         return typing.cast(type[BaseModel], row)
 
+    @classmethod
+    def histogram_layout(cls) -> Layout | None:
+        """The fields of a th1/th2 row, or ``None`` for the other routes."""
+        return _layout_of_page(cls)
+
+    @property
+    def num_rows(self) -> int:
+        """The number of rows, without building the row models of ``results``."""
+        columns, rows = self._source()
+        return len(columns) if columns is not None else len(rows)
+
+    # -- conversions --------------------------------------------------------------------
+
+    def _source(self) -> tuple[HistogramColumns | None, list[Any]]:
+        """The decoded columns while they still describe ``results``, else the models."""
+        columns = self._columns
+        if columns is not None:
+            rows = object.__getattribute__(self, "__dict__").get("results")
+            if rows is None or (isinstance(rows, _RowList) and not rows.dirty):
+                return columns, []
+        return None, self.results
+
+    def histogram_columns(self) -> HistogramColumns:
+        """The rows of a th1/th2 result as columns (see ``cmsdials._columns``)."""
+        layout = self._require_histograms("histogram_columns()")
+        columns, rows = self._source()
+        if columns is None:
+            require("numpy", "numpy", "histogram_columns()")
+            from cmsdials._columns import HistogramColumns
+
+            columns = HistogramColumns.from_models(layout, rows)
+        return columns
+
+    @classmethod
+    def _require_histograms(cls, feature: str) -> Layout:
+        layout = cls.histogram_layout()
+        if layout is None:
+            raise TypeError(
+                f"{feature} is for th1/th2 results, not {cls.__name__}; "
+                "use to_pandas() or to_arrow()"
+            )
+        return layout
+
     def to_pandas(self) -> pd.DataFrame:
         """The rows as a ``pandas.DataFrame``, one column per model field.
 
+        For th1/th2 the ``data`` column holds one numpy array per row: ``(x_bin,)``, or
+        ``(y_bin, x_bin)`` indexed ``[iy, ix]`` (views of one buffer, no copy).
         Needs the ``pandas`` extra (``pip install 'cmsdials[pandas]'``).
         """
-        pandas = require("pandas", "pandas", "to_pandas()")
-        columns = list(self.row_model().model_fields)
-        records: list[dict[str, Any]] = [row.model_dump() for row in self.results]
-        return pandas.DataFrame.from_records(records, columns=columns)
+        from cmsdials._tables import histogram_frame, model_frame
+
+        require("pandas", "pandas", "to_pandas()")
+        if type(self).histogram_layout() is not None:
+            return histogram_frame(self.histogram_columns())
+        return model_frame(self.row_model(), self.results)
+
+    def to_numpy(self, by_me: bool | None = None) -> HistogramArray | dict[str, HistogramArray]:
+        """th1/th2 rows stacked into one array, with index columns and bin edges.
+
+        Returns a :class:`~cmsdials.HistogramArray`: ``data`` of shape ``(n, x_bin)`` or
+        ``(n, y_bin, x_bin)`` (``data[k, iy, ix]``, CONTRACT §7.6), ``dataset_id``,
+        ``run_number``, ``ls_number``, ``me_id``, ``entries``, ``file_id``, ``x_edges``,
+        ``y_edges``.  The bin contents are not copied.
+
+        Rows with different binnings (several MEs) cannot share an array: that raises
+        :class:`~cmsdials.errors.MixedBinningError` naming them, unless ``by_me=True``,
+        which returns ``{me name: HistogramArray}`` (MEs in order of first appearance).
+        Needs the ``numpy`` extra.
+        """
+        self._require_histograms("to_numpy()")
+        require("numpy", "numpy", "to_numpy()")
+        from cmsdials._arrays import histogram_arrays
+
+        return histogram_arrays(self.histogram_columns(), by_me=by_me)
+
+    def to_hist(self) -> list[Any]:
+        """One ``hist.Hist`` per row, in order (needs the ``hist`` extra).
+
+        Regular axes ``x`` (and ``y``) from ``x_min``, ``x_max``, ``x_bin`` without
+        under/overflow bins; 2-D contents transposed so that ``h.values()[ix, iy]`` is
+        ``data[iy][ix]``.  ``name``/``label`` are the ME name, ``metadata`` a dict of the
+        row's keys (``dataset_id``, ``run_number``, ``ls_number``, ``me_id``, ``entries``,
+        ...).
+        """
+        self._require_histograms("to_hist()")
+        require("hist", "hist", "to_hist()")
+        from cmsdials._arrays import histograms
+
+        return histograms(self.histogram_columns())
+
+    def to_arrow(self) -> pa.Table:
+        """The rows as a ``pyarrow.Table`` (needs the ``arrow`` extra).
+
+        For th1/th2, ``data`` is a ``fixed_size_list<double>[x_bin]`` column (th2: a
+        fixed-size list of ``y_bin`` such lists) when every row has the same shape, else a
+        variable ``list`` column.
+        """
+        require("pyarrow", "arrow", "to_arrow()")
+        from cmsdials._tables import histogram_table, model_table
+
+        if type(self).histogram_layout() is not None:
+            return histogram_table(self.histogram_columns())
+        return model_table(self.row_model(), self.results)
+
+    def _chunk(self) -> tuple[HistogramColumns | None, list[Any]]:
+        if type(self).histogram_layout() is not None:
+            return self.histogram_columns(), []
+        return None, self.results
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> Path:
+        """Write the rows to a Parquet file, atomically (needs the ``arrow`` extra).
+
+        ``data`` is a list column (list of lists for th2).  The file appears under
+        ``path`` only once complete.  To write a large query without holding it in
+        memory, use ``dials.<route>.stream(filters).to_parquet(path)``.
+        """
+        from cmsdials._writers import write_parquet
+
+        layout = type(self).histogram_layout()
+        return write_parquet(
+            path, self.row_model(), layout.dims if layout else None, [self._chunk()]
+        )
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write the rows to a CSV file with a header row, atomically.
+
+        Histogram ``data`` is JSON text (``[[...], ...]`` for th2).
+        """
+        from cmsdials._writers import write_csv
+
+        return write_csv(path, self.row_model(), [self._chunk()])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
@@ -116,6 +117,26 @@ def _urllib3_cause(exc: Exception) -> Exception:
     return ProtocolError(str(exc))
 
 
+#: Bytes per read of a response body.  requests reads 10 KB at a time, i.e. ~160 reads
+#: (each one taking the GIL back) for a 1.6 MB page; while another thread decodes the
+#: previous page in long C calls, each of those waits its turn.  A few large reads keep
+#: the socket reads (which release the GIL) going instead.
+_READ_CHUNK = 1 << 20
+
+
+def _read_body(response: requests.Response) -> bytes:
+    """The whole body of a streamed response, read as ``response.content`` would be.
+
+    ``iter_content`` maps read errors to the same ``requests`` exceptions as
+    ``response.content`` (``ChunkedEncodingError``, ``ConnectionError``, ...), releases
+    the connection to the pool at the end, and the body stays available as
+    ``response.content`` (error mapping, ``APIError.response``).
+    """
+    content = b"".join(response.iter_content(_READ_CHUNK))
+    response._content = content  # what Response.content caches after reading
+    return content
+
+
 class Transport:
     """Sends requests for one :class:`~cmsdials.Dials`: one session, one pool, retries.
 
@@ -163,10 +184,9 @@ class Transport:
             + "/"
         )
         self.session = requests.Session()
-        # One attempt per adapter call: the retry loop below sees every failure.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.pool_maxsize = 0
+        self._pool_lock = threading.Lock()
+        self.reserve_connections(pool_maxsize)
         self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent()})
 
     def __repr__(self) -> str:
@@ -180,6 +200,23 @@ class Transport:
     def close(self) -> None:
         """Close the pooled connections."""
         self.session.close()
+
+    def reserve_connections(self, count: int) -> None:
+        """Keep at least ``count`` connections per host open for concurrent requests.
+
+        Parallel walks and ``get_many`` call this with their number of workers: a pool
+        smaller than the number of threads would open and drop a connection per request.
+        The pool only grows: a larger adapter replaces the current one (before the
+        concurrent requests start); the old adapter's idle connections are dropped.
+        """
+        with self._pool_lock:
+            if count <= self.pool_maxsize:
+                return
+            self.pool_maxsize = count
+            # One attempt per adapter call: the retry loop below sees every failure.
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=count, max_retries=0)
+            self.session.mount("https://", adapter)
+            self.session.mount("http://", adapter)
 
     def _headers(self, workspace_scoped: bool) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -224,9 +261,10 @@ class Transport:
                     json=json,
                     headers=self._headers(workspace_scoped),
                     timeout=self.timeout,
+                    stream=True,
                 )
-                # requests has read the whole body by now (stream=False): errors while
-                # reading it were raised above and are handled below.
+                content = _read_body(response)
+                # Errors while reading the body were raised above and are handled below.
             except _NETWORK_ERRORS as exc:
                 failure, cause = exc, _urllib3_cause(exc)
             else:
@@ -246,7 +284,7 @@ class Transport:
                         retry.sleep()
                     continue
                 try:
-                    return decode(response.content)
+                    return decode(content)
                 except ResponseDecodeError as exc:
                     exc.response = response
                     failure, cause = exc, ProtocolError(str(exc))

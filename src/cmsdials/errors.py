@@ -6,6 +6,9 @@
     ├── UnknownFilterError      (also ValueError and TypeError)  a filter name the route lacks
     ├── MissingDependencyError  (also ImportError)               an optional extra is missing
     ├── ResponseDecodeError     (also ValueError)                a body that is not whole JSON
+    ├── ResponseFormatError     (also ValueError)                whole JSON of an unexpected shape
+    ├── MixedBinningError       (also ValueError)                to_numpy() over several binnings
+    ├── GetManyError                                             some keys of get_many() failed
     └── APIError                (also requests.HTTPError)        a non-2xx answer
         ├── ClientError                                          4xx
         │   ├── BadRequestError                                  400 (bad filter value, ...)
@@ -34,9 +37,12 @@ __all__ = [
     "BadRequestError",
     "ClientError",
     "DialsError",
+    "GetManyError",
     "MissingDependencyError",
+    "MixedBinningError",
     "NotFoundError",
     "ResponseDecodeError",
+    "ResponseFormatError",
     "ServerError",
     "UnknownFilterError",
 ]
@@ -83,6 +89,67 @@ class ResponseDecodeError(DialsError, ValueError):
     def __init__(self, message: str, response: requests.Response | None = None) -> None:
         self.response = response
         super().__init__(message)
+
+
+class ResponseFormatError(DialsError, ValueError):
+    """The body of a 2xx answer is valid JSON but not what the route returns.
+
+    A missing field, a value of the wrong type, or histogram contents whose length does
+    not match ``x_bin`` (x ``y_bin``).  Not retried: asking again would give the same body.
+    """
+
+
+class MixedBinningError(DialsError, ValueError):
+    """``to_numpy()`` was asked for one array but the rows have several binnings.
+
+    Attributes
+    ----------
+    binnings:
+        ME name -> the distinct binnings of its rows, each ``(x_min, x_max, x_bin)`` or
+        ``(x_min, x_max, x_bin, y_min, y_max, y_bin)``.
+    """
+
+    def __init__(self, binnings: dict[str, list[tuple[float, ...]]], hint: str) -> None:
+        self.binnings = binnings
+        shown = "; ".join(
+            f"{me!r}: {', '.join(map(_binning_text, values))}"
+            for me, values in list(binnings.items())[:5]
+        )
+        more = f" (and {len(binnings) - 5} more MEs)" if len(binnings) > 5 else ""
+        super().__init__(f"the rows have several binnings - {shown}{more}. {hint}")
+
+
+def _binning_text(binning: tuple[float, ...]) -> str:
+    parts = [f"{int(binning[2])} bins [{binning[0]:g}, {binning[1]:g})"]
+    if len(binning) == 6:
+        parts.append(f"{int(binning[5])} bins [{binning[3]:g}, {binning[4]:g})")
+    return " x ".join(parts)
+
+
+class GetManyError(DialsError):
+    """Some keys of ``get_many()`` failed; the others succeeded.
+
+    Attributes
+    ----------
+    results:
+        One entry per key, in input order: the row, or ``None`` where the key failed.
+    errors:
+        Index of each failed key -> the exception it raised (``NotFoundError`` for a
+        missing object, ...).
+    keys:
+        The keys as given.
+    """
+
+    def __init__(self, keys: list[Any], results: list[Any], errors: dict[int, BaseException]):
+        self.keys = keys
+        self.results = results
+        self.errors = errors
+        shown = "; ".join(
+            f"{keys[index]!r}: {type(exc).__name__}: {exc}"
+            for index, exc in list(errors.items())[:3]
+        )
+        more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+        super().__init__(f"{len(errors)} of {len(keys)} keys failed - {shown}{more}")
 
 
 class APIError(DialsError, requests.HTTPError):

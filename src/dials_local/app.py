@@ -17,8 +17,11 @@ from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dials_local.api.dispatch import ALL_METHODS, Dispatcher
+from dials_local.api.keycloak import keycloak_routes
 from dials_local.api.routes import build_routes
 from dials_local.auth import default_authenticator
+from dials_local.auth.pages import page_routes
+from dials_local.auth.service import AuthService
 from dials_local.db.engines import Database
 from dials_local.middleware import instrument
 from dials_local.render import NOT_FOUND_HTML, html_response
@@ -112,24 +115,36 @@ def ensure_sqlite_statistics(database: Database) -> None:
 
 def create_app(settings: Settings) -> ASGIApp:
     """The dials-local ASGI app for ``settings``, wrapped in the request log, latency
-    and fault-injection middleware."""
+    and fault-injection middleware.
+
+    The token signing key is loaded (or created on first start) here, see
+    :mod:`dials_local.auth.keys`.
+    """
     database = settings.database
     if settings.create_tables:
         database.create_all()
     ensure_sqlite_statistics(database)
-    authenticator = default_authenticator(database)
+    auth = AuthService(database, settings.auth)
+    authenticator = default_authenticator(database, auth.tokens.identity)
     dispatcher = Dispatcher(database, authenticator)
     specs = build_routes()
     app = Starlette(
         routes=[
-            Route(spec.starlette_path, dispatcher.endpoint(spec), methods=ALL_METHODS)
-            for spec in specs
+            *(
+                Route(spec.starlette_path, dispatcher.endpoint(spec), methods=ALL_METHODS)
+                for spec in specs
+            ),
+            # Not DIALS routes (no trailing slash, no DRF checks): the approval page behind
+            # verification_uri_complete and the Keycloak endpoints of CONTRACT §3.6.
+            *page_routes(),
+            *keycloak_routes(),
         ]
     )
     app.router.redirect_slashes = False
     app.router.default = DjangoFallback(app.router)
     app.state.settings = settings
     app.state.routes = specs
+    app.state.auth = auth
     return instrument(app, settings=settings, authorize=authenticator.authorize)
 
 

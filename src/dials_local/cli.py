@@ -6,6 +6,7 @@ Commands::
     dials-local seed [--size tiny|demo|large] [--if-empty]
     dials-local ingest --workspace W --table TABLE FILE
     dials-local create-api-client [--name N] [--secret S]
+    dials-local create-user NAME [--password P] [--role ROLE ...]
 
 Also runnable as ``python -m dials_local`` and ``python -m dials_local.cli``.
 """
@@ -20,9 +21,13 @@ from pathlib import Path
 
 from dials_local import __version__
 from dials_local.db.engines import Database
-from dials_local.workspaces import WORKSPACES
+from dials_local.settings import AuthSettings
+from dials_local.workspaces import WORKSPACE_ROLES, WORKSPACES
 
 DEFAULT_DATA_DIR = Path("dials-data")
+#: The user ``serve --demo`` creates: a fixed, printed login for a local demo only.
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo"
 SIZES = ("tiny", "demo", "large")
 
 _FAULTS_HELP = """\
@@ -65,6 +70,91 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a number > 0 (seconds, fractions allowed)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _add_auth_options(serve: argparse.ArgumentParser) -> None:
+    """The sign-in options of ``serve`` (tokens, device flow, Keycloak ids)."""
+    defaults = AuthSettings()
+    group = serve.add_argument_group(
+        "sign-in",
+        "Tokens are RS256 JWTs signed with a key kept in the data directory "
+        "(jwt-signing-key.pem, created on first start) or, with --database-url, in the "
+        "database. See docs/signin.md.",
+    )
+    group.add_argument(
+        "--access-ttl",
+        type=_positive,
+        default=defaults.access_ttl,
+        metavar="SECONDS",
+        help="access-token lifetime (default: %(default)s)",
+    )
+    group.add_argument(
+        "--refresh-ttl",
+        type=_positive,
+        default=defaults.refresh_ttl,
+        metavar="SECONDS",
+        help="refresh-token lifetime; each refresh issues a new one (default: %(default)s)",
+    )
+    group.add_argument(
+        "--device-ttl",
+        type=_positive,
+        default=defaults.device_ttl,
+        metavar="SECONDS",
+        help="how long a device sign-in code stays valid (default: %(default)s)",
+    )
+    group.add_argument(
+        "--device-interval",
+        type=_positive_float,
+        default=defaults.device_interval,
+        metavar="SECONDS",
+        help="minimum time between two polls of one device code, else slow_down; "
+        "fractions allowed (default: %(default)s)",
+    )
+    group.add_argument(
+        "--leeway",
+        type=_non_negative,
+        default=defaults.leeway,
+        metavar="SECONDS",
+        help="clock skew tolerated when checking token expiry (default: %(default)s, as DIALS)",
+    )
+    group.add_argument(
+        "--realm",
+        default=defaults.realm,
+        help="Keycloak realm served under /auth/realms/REALM/ (default: %(default)s)",
+    )
+    group.add_argument(
+        "--audience",
+        default=defaults.audience,
+        help="the aud claim Bearer tokens must carry (default: %(default)s)",
+    )
+    group.add_argument(
+        "--public-client-id",
+        default=defaults.public_client_id,
+        metavar="ID",
+        help="client id of device sign-ins through the Keycloak endpoints (default: %(default)s)",
+    )
+    group.add_argument(
+        "--key-file",
+        type=Path,
+        metavar="PATH",
+        help="PEM file of the token signing key (created if missing, mode 0600)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -79,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the HTTP server",
         description="Serve the DIALS API at http://HOST:PORT/api/v1/ from the data directory "
-        "or database. With --demo an empty database is first filled with synthetic data and "
-        "a ready-to-use secret key is printed.",
+        "or database. With --demo an empty database is first filled with synthetic data, and "
+        "a ready-to-use secret key and the login of the user 'demo' are printed.",
     )
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
@@ -117,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-access-log", action="store_true", help="do not log one line per request"
     )
+    _add_auth_options(serve)
     serve.set_defaults(func=cmd_serve)
 
     seed = commands.add_parser(
@@ -168,6 +259,32 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--secret", metavar="S", help="use this secret instead of a random one")
     _add_location(client)
     client.set_defaults(func=cmd_create_api_client)
+
+    user = commands.add_parser(
+        "create-user",
+        help="create a user who can sign in (device flow), or change one",
+        description="Create a user for the sign-in page (or replace an existing user's "
+        "password and roles). Passwords are stored as scrypt hashes. Roles route the user "
+        "to a workspace when a request names none (first configured workspace whose role "
+        "the user holds; otherwise tracker).",
+    )
+    user.add_argument("name", metavar="NAME", help="user name (letters, digits, . _ @ -)")
+    user.add_argument(
+        "--password",
+        metavar="P",
+        help="the password; read from the terminal or from one line of standard input if "
+        "omitted (which keeps it out of the process list and shell history)",
+    )
+    user.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a CERN role (e-group) of the user, repeatable. A workspace name stands for "
+        "its role: " + ", ".join(f"{name} = {role}" for name, role in WORKSPACE_ROLES.items()),
+    )
+    _add_location(user)
+    user.set_defaults(func=cmd_create_user)
     return parser
 
 
@@ -191,6 +308,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from dials_local.app import create_app
     from dials_local.auth.api_clients import ApiClientStore
+    from dials_local.auth.users import UserStore
     from dials_local.middleware import FaultSpecError
     from dials_local.settings import Settings
 
@@ -206,12 +324,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store.create("serve --secret-key", secret)
     elif args.demo:
         secret = store.create("demo")
+    if args.demo:
+        users = UserStore(database.service_engine())
+        if not users.exists(DEMO_USER):
+            users.save(DEMO_USER, DEMO_PASSWORD)
     settings = Settings(
         database=database,
         latency_ms=args.latency_ms,
         faults=args.faults,
         log_requests=not args.no_access_log,
         create_tables=False,  # done above, before registering the key
+        auth=AuthSettings(
+            realm=args.realm,
+            public_client_id=args.public_client_id,
+            audience=args.audience,
+            access_ttl=args.access_ttl,
+            refresh_ttl=args.refresh_ttl,
+            device_ttl=args.device_ttl,
+            device_interval=args.device_interval,
+            leeway=args.leeway,
+            key_file=args.key_file,
+        ),
     )
     try:
         app = create_app(settings)
@@ -231,6 +364,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "    from cmsdials import Dials",
             "    from cmsdials.auth.secret_key import Credentials",
             f'    dials = Dials(Credentials(token="{secret}"), base_url="{base_url}")',
+            f"  sign in (device flow, web page at {base_url}device):",
+            f"    user: {DEMO_USER}   password: {DEMO_PASSWORD}",
             "",
         )
     config = uvicorn.Config(
@@ -305,8 +440,57 @@ def cmd_create_api_client(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str | None:
+    """``--password``, else a prompt on a terminal, else one line of standard input."""
+    if args.password is not None:
+        return str(args.password)
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Repeat it: ") != first:
+            print("dials-local create-user: the passwords differ", file=sys.stderr)
+            return None
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    """``dials-local create-user``: the password is never printed."""
+    from dials_local.auth.users import UserStore, resolve_role
+    from dials_local.workspaces import default_workspace_for
+
+    password = _read_password(args)
+    if not password:
+        print("dials-local create-user: a non-empty password is required", file=sys.stderr)
+        return 2
+    roles = [resolve_role(role) for role in args.role]
+    known = set(WORKSPACE_ROLES.values())
+    for role in roles:
+        if role not in known:
+            print(
+                f"dials-local create-user: note: role {role!r} routes to no workspace",
+                file=sys.stderr,
+            )
+    database = _database(args)
+    try:
+        database.create_all()
+        created = UserStore(database.service_engine()).save(args.name, password, roles)
+    except ValueError as error:
+        print(f"dials-local create-user: {error}", file=sys.stderr)
+        return 2
+    finally:
+        database.dispose()
+    _print(
+        f"{'Created' if created else 'Updated'} user {args.name!r} in {database.describe()}; "
+        f"roles: {', '.join(roles) or '(none)'}; default workspace: "
+        f"{default_workspace_for(roles)}."
+    )
+    return 0
+
+
 #: Options whose value is free text that may start with "-" (random secrets do).
-_FREE_TEXT_OPTIONS = ("--secret-key", "--secret")
+_FREE_TEXT_OPTIONS = ("--secret-key", "--secret", "--password")
 
 
 def _glue_free_text_values(argv: Sequence[str]) -> list[str]:

@@ -2,9 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from dials_local.db.engines import Database
+
+#: Production identifiers (CONTRACT §3.6), so that unmodified clients work unchanged.
+DEFAULT_REALM = "cern"
+DEFAULT_PUBLIC_CLIENT_ID = "cms-dials-prod-public-app"
+DEFAULT_AUDIENCE = "cms-dials-prod-confidential-app"
+
+
+@dataclass
+class AuthSettings:
+    """How dials-local issues and checks tokens (``serve --realm/--audience/--*-ttl/...``).
+
+    Holds no secret: the signing key is read from ``key_file``, the data directory or the
+    service database when the app is built (:mod:`dials_local.auth.keys`).
+    """
+
+    #: Keycloak realm served under ``/auth/realms/<realm>/`` (token ``iss``).
+    realm: str = DEFAULT_REALM
+    #: The public client that runs device flows (C241's ``client_id``).
+    public_client_id: str = DEFAULT_PUBLIC_CLIENT_ID
+    #: The DIALS confidential client id: the ``aud`` every Bearer token must carry.
+    audience: str = DEFAULT_AUDIENCE
+    #: Access-token lifetime, seconds.
+    access_ttl: int = 300
+    #: Refresh-token lifetime, seconds (each refresh issues a new one).
+    refresh_ttl: int = 36000
+    #: Device-code lifetime, seconds (Keycloak's default).
+    device_ttl: int = 600
+    #: Minimum seconds between two polls of one device code (else ``slow_down``).
+    device_interval: float = 5.0
+    #: Clock skew tolerated on ``exp``/``nbf``, seconds (jwcrypto's default, as DIALS).
+    leeway: int = 60
+    #: PEM file of the signing key (default: in the data directory or the database).
+    key_file: Path | None = None
 
 
 @dataclass
@@ -27,3 +61,5 @@ class Settings:
     #: Create missing tables when the app is built, so that every workspace answers
     #: (an unseeded workspace is simply empty instead of failing with "no such table").
     create_tables: bool = True
+    #: Token issuing and checking (device flow, Keycloak endpoints, Bearer validation).
+    auth: AuthSettings = field(default_factory=AuthSettings)

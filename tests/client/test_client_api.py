@@ -116,9 +116,12 @@ def test_get_signatures_follow_the_route_keys() -> None:
 def test_list_all_signature_matches_the_incumbent_order() -> None:
     from cmsdials.clients.run.client import RunClient
 
-    params = list(inspect.signature(RunClient.list_all).parameters)
+    signature = inspect.signature(RunClient.list_all)
+    params = list(signature.parameters)
+    # The incumbent's positional order, then the keyword-only bulk option (docs/bulk.md).
     assert params == ["self", "filters", "max_pages", "enable_progress", "retries",
-                      "keep_failed", "resume_from"]  # fmt: skip
+                      "keep_failed", "resume_from", "workers"]  # fmt: skip
+    assert signature.parameters["workers"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 # ---------------------------------------------------------------------------------------

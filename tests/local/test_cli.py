@@ -18,10 +18,21 @@ from dials_local.db.engines import Database
 from dials_local.testing import free_port
 
 COMMANDS = {
-    "serve": ["--demo", "--data-dir", "--database-url", "--secret-key", "--latency-ms", "--faults"],
+    "serve": [
+        "--demo",
+        "--data-dir",
+        "--database-url",
+        "--secret-key",
+        "--latency-ms",
+        "--faults",
+        "--access-ttl",
+        "--refresh-ttl",
+        "--leeway",
+    ],
     "seed": ["--size", "--if-empty", "--data-dir"],
     "ingest": ["--workspace", "--table", "FILE"],
     "create-api-client": ["--name", "--secret"],
+    "create-user": ["NAME", "--password", "--role"],
 }
 
 

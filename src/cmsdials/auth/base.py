@@ -10,8 +10,9 @@ refresh an expired token, which is why the hook runs per attempt and not once pe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from enum import Enum
 
-__all__ = ["BaseCredentials"]
+__all__ = ["BaseCredentials", "TokenState"]
 
 
 class BaseCredentials(ABC):
@@ -41,3 +42,16 @@ class BaseCredentials(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__module__}.{type(self).__qualname__}>"
+
+
+class TokenState(Enum):
+    """Where a token is in its life (CONTRACT §3.5)."""
+
+    #: Good for a while.
+    FRESH = 1
+    #: In the last tenth of its life: refreshed in the background, still used meanwhile.
+    STALE = 2
+    #: Past its expiry: refreshed before the next request.
+    EXPIRED = 3
+    #: Expired, and so is the refresh token: someone must sign in again.
+    INVALID = 4

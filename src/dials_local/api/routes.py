@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from dials_local.api import meta, ml_json, oms, workspaces
+from dials_local.api.auth_routes import auth_route_specs
 from dials_local.api.context import Call
 from dials_local.api.generic import (
     composite_retrieve_handler,
@@ -192,22 +193,8 @@ def build_routes() -> list[RouteSpec]:
             summary="The caller's default workspace (C241)",
         ),
     ]
-    # The device flow of C150 (CONTRACT §3.5) arrives with token issuing; until then
-    # these routes say so instead of answering with an HTML 404.
-    for path in ("auth/new-device/", "auth/device-token/", "auth/refresh-token/"):
-        specs.append(
-            RouteSpec(
-                path,
-                meta.not_implemented(
-                    "The device flow is not available in dials-local yet; "
-                    "use an API-client secret key (X-CLIENT-SECRET)."
-                ),
-                methods=("POST",) if path != "auth/new-device/" else ("GET",),
-                auth=False,
-                workspace=False,
-                summary="Device flow (not implemented yet: 501)",
-            )
-        )
+    # The device flow of C150 (CONTRACT §3.5): no credentials needed.
+    specs += auth_route_specs()
     # Pages for people (CONTRACT §1): no credentials.
     specs += [
         RouteSpec("/", meta.swagger_page, auth=False, workspace=False, summary="Swagger page"),

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from dials_local.auth.api_clients import ApiClientStore
 from dials_local.auth.identity import AUTHORIZATION_NOT_FOUND, AuthError, Identity
@@ -52,7 +52,10 @@ class Authenticator:
         return True
 
 
-def default_authenticator(database: Database) -> Authenticator:
-    """The schemes of a dials-local server: secret keys, then Bearer tokens."""
+def default_authenticator(
+    database: Database, verify: Callable[[str], Identity] | None = None
+) -> Authenticator:
+    """The schemes of a dials-local server: secret keys, then Bearer tokens (checked by
+    ``verify``, normally :meth:`dials_local.auth.tokens.TokenService.identity`)."""
     store = ApiClientStore(database.service_engine())
-    return Authenticator([SecretKeyScheme(store), BearerScheme()])
+    return Authenticator([SecretKeyScheme(store), BearerScheme(verify)])

@@ -56,3 +56,35 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
             if key.lower() == lowered:
                 return candidate
     return value
+
+
+#: CONTRACT §3.3 step 5 texts (the typo "and" is verbatim).
+INVALID_JWS_SIGNATURE = (
+    "Found and invalid jws signature while decoding the access token.",
+    "access_token_invalid_jws_signature",
+)
+ACCESS_TOKEN_EXPIRED = ("Access token has expired.", "access_token_expired")
+ACCESS_TOKEN_NOT_YET_VALID = ("Access token not yet valid.", "access_token_not_yet_valid")
+
+
+class OAuthError(Exception):
+    """A refused grant of the device flow or a token endpoint (RFC 6749 §5.2, RFC 8628 §3.5).
+
+    The DIALS routes answer ``{"detail": description, "code": error}`` (CONTRACT §3.5), the
+    Keycloak routes ``{"error": error, "error_description": description}`` (§3.6).
+    ``status`` is 400, or 401 for ``invalid_client``.
+    """
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+    def dials_body(self) -> dict[str, str]:
+        """The body DIALS' ``auth/*`` routes give (Keycloak's error, re-labelled)."""
+        return {"detail": self.description, "code": self.error}
+
+    def oauth_body(self) -> dict[str, str]:
+        """The body Keycloak gives."""
+        return {"error": self.error, "error_description": self.description}

@@ -2,16 +2,15 @@
 wins, a scheme that does not apply returns ``None``, a scheme that rejects the request
 raises :class:`~dials_local.auth.identity.AuthError`.
 
-Today: API-client secret keys, and the Bearer scheme's answers for missing or non-JWT
-values.  Verified Bearer JWTs and the device flow plug in as further schemes with the same
-interface.
+The schemes: API-client secret keys, then Bearer JWTs (checked by
+:class:`dials_local.auth.tokens.TokenService` in the order of CONTRACT §3.3).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import orjson
@@ -87,16 +86,27 @@ class BearerScheme:
     """``Authorization: Bearer <JWT>`` (CONTRACT §3.3); the last scheme, so it answers
     for requests that carry no credential at all.
 
-    Token verification is not there yet: every syntactically valid token is rejected as
-    DIALS rejects a token for another audience.  The verifying scheme replaces this one.
+    ``verify`` maps a token to the caller's identity or raises :class:`AuthError`; the
+    server passes :meth:`dials_local.auth.tokens.TokenService.identity`.  Without it
+    (tests of the scheme list) every well-formed token is refused as a token for another
+    audience.
     """
 
     name = "bearer"
+
+    def __init__(self, verify: Callable[[str], Identity] | None = None) -> None:
+        self._verify = verify
+
+    def __repr__(self) -> str:
+        return f"<BearerScheme verifying={self._verify is not None}>"
 
     def authenticate(self, headers: Mapping[str, str]) -> Identity | None:
         value = header(headers, AUTHORIZATION_HEADER)
         if value is None:
             raise AuthError(*AUTHORIZATION_NOT_FOUND)
-        if unverified_claims(bearer_token(value)) is None:
+        token = bearer_token(value)
+        if unverified_claims(token) is None:
             raise AuthError(*TOKEN_NOT_VALID)
-        raise AuthError(*UNEXPECTED_TOKEN_ERROR)
+        if self._verify is None:
+            raise AuthError(*UNEXPECTED_TOKEN_ERROR)
+        return self._verify(token)

@@ -228,4 +228,58 @@ oms_records = Table(
     PrimaryKeyConstraint("endpoint", "position"),
 )
 
+#: People who sign in on the device-approval page (``dials-local create-user``).
+users = Table(
+    "local_users",
+    service_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    # "scrypt$<log2 n>$<r>$<p>$<salt b64>$<hash b64>": people choose passwords, so a slow,
+    # salted hash; the parameters travel with the hash so they can be raised later.
+    Column("password_hash", String(255), nullable=False),
+    Column("roles", Text, nullable=False),  # JSON list of CERN role strings
+    Column("created_at", DateTime, nullable=False),
+)
+
+#: Device-authorization grants (CONTRACT §3.5, RFC 8628), one per started sign-in.
+device_grants = Table(
+    "local_device_grants",
+    service_metadata,
+    # sha256 hex of the device code: the code is a bearer secret until it is redeemed.
+    Column("device_code_sha256", String(64), primary_key=True),
+    Column("user_code", String(16), nullable=False, unique=True),  # "BCDFGHJK", no dash
+    Column("client_id", String(255), nullable=False),  # who started it (token azp)
+    Column("scope", String(255), nullable=False),
+    # Unix times (float seconds): intervals below one second are allowed for tests.
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("interval", Float, nullable=False),
+    Column("last_poll_at", Float, nullable=True),
+    Column("state", String(16), nullable=False),  # pending approved denied consumed
+    Column("user_name", String(255), nullable=True),  # who approved or denied
+)
+
+#: Issued refresh tokens (rotation: each is usable once).
+refresh_tokens = Table(
+    "local_refresh_tokens",
+    service_metadata,
+    Column("jti", String(64), primary_key=True),  # the token's random id claim
+    Column("user_name", String(255), nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("state", String(16), nullable=False),  # active used revoked
+    Column("created_at", Float, nullable=False),
+    Index("idx_lrt_session_id", "session_id"),
+)
+
+#: The RS256 signing key when there is no data directory to keep it in (PostgreSQL).
+signing_keys = Table(
+    "local_signing_keys",
+    service_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("private_pem", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
 WORKSPACE_TABLES: dict[str, Table] = {t.name: t for t in workspace_metadata.sorted_tables}

@@ -1,0 +1,340 @@
+"""Bulk reads: this client against the incumbent (cmsdials 2.4.1) and the raw lower bound.
+
+    python bench/client_bulk.py                  # large data set, 5 runs after a warm-up
+    python bench/client_bulk.py --runs 3 --scenarios th2-24x24
+    python bench/client_bulk.py --incumbent-python /path/to/venv/bin/python
+
+Every read runs in its own process (``bench/_bulk_child.py``) against the same dials-local:
+the incumbent through its documented calls (``list_all(filters)`` then ``.to_pandas()``,
+installed in its own virtualenv, ``bench-venv/incumbent``, created on first use), this
+client's documented path and fast paths, and a raw lower bound (one keep-alive session +
+``orjson.loads`` of every page, collector paused).  Runs are interleaved (one of each, five
+times over) so that load drifting on a shared machine hits every client alike.  Wall and
+CPU time are measured inside each process from its first line to the end of the read
+(imports included); peak RSS is the process's ``ru_maxrss`` at that point.
+
+Writes the section "client-bulk" of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _report import machine_line, median_range, write_section
+from dials_local.testing import LocalServer, seed_data_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+CHILD = Path(__file__).resolve().parent / "_bulk_child.py"
+INCUMBENT_VENV = ROOT / "bench-venv" / "incumbent"
+INCUMBENT_REQUIREMENT = "cmsdials[pandas]==2.4.1"
+
+TH2_24 = (
+    "Tracking/TrackParameters/highPurityTracks/pt_1/GeneralProperties/TrackEtaPhi_ImpactPoint_GenTk"
+)
+TH2_200 = "PixelPhase1/Tracks/clusterposition_zphi_ontrack"
+
+#: What each mode means, for the table.
+LABELS = {
+    "incumbent": "incumbent: `list_all().to_pandas()`",
+    "pandas": "ours: `list_all().to_pandas()`",
+    "numpy": "ours: `list_all().to_numpy()`",
+    "stream-numpy": "ours: `stream().to_numpy()`",
+    "w8-pandas": "ours: `list_all(workers=8).to_pandas()`",
+    "w8-numpy": "ours: `list_all(workers=8).to_numpy()`",
+    "raw": "raw lower bound (keep-alive + `orjson.loads`)",
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    route: str
+    filters: dict[str, Any]
+    latency_ms: int
+    modes: tuple[str, ...]
+    #: Several binnings in the result: the numpy paths use ``to_numpy(by_me=True)``.
+    by_me: bool = False
+
+
+SCENARIOS = (
+    Scenario(
+        "th2-24x24",
+        "th2 24x24, one ME of one dataset (~21,000 rows), page size 500, no added latency",
+        "th2",
+        {"me": TH2_24, "dataset_id": 14495040, "page_size": 500},
+        0,
+        ("incumbent", "pandas", "numpy", "stream-numpy", "w8-numpy", "raw"),
+    ),
+    Scenario(
+        "th2-24x24-20ms",
+        "th2 24x24, same query, `--latency-ms 20`",
+        "th2",
+        {"me": TH2_24, "dataset_id": 14495040, "page_size": 500},
+        20,
+        ("incumbent", "pandas", "numpy", "w8-pandas", "w8-numpy", "raw"),
+    ),
+    Scenario(
+        "th1-100",
+        "th1, the ten 1-D MEs of one dataset over 60 runs (~100,000 rows; nine of 100 bins, "
+        "one of 50), page size 500",
+        "th1",
+        {
+            "dataset_id": 14677060,
+            "run_number__gte": 367113,
+            "run_number__lte": 368213,
+            "page_size": 500,
+        },
+        0,
+        ("incumbent", "pandas", "numpy", "stream-numpy", "raw"),
+        by_me=True,
+    ),
+    Scenario(
+        "th2-200x200",
+        "th2 200x200, one ME over 18 runs (~2,000 rows), page size 100 (memory)",
+        "th2",
+        {"me": TH2_200, "run_number__gte": 378987, "run_number__lte": 379085, "page_size": 100},
+        0,
+        ("incumbent", "pandas", "numpy", "stream-numpy", "raw"),
+    ),
+)
+
+
+@dataclass
+class Samples:
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)
+    rows: int = 0
+    checksum: float | None = None
+    #: raw bound only: seconds waiting for pages vs decoding them, and pages, per run
+    split: list[dict[str, float]] = field(default_factory=list)
+
+
+def incumbent_python(explicit: str | None) -> str:
+    """The incumbent's interpreter; its virtualenv is created when missing."""
+    if explicit:
+        return explicit
+    python = INCUMBENT_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"creating {INCUMBENT_VENV} with {INCUMBENT_REQUIREMENT} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(INCUMBENT_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", INCUMBENT_REQUIREMENT], check=True
+        )
+    return str(python)
+
+
+def run_child(
+    python: str, mode: str, server: LocalServer, scenario: Scenario, check: bool
+) -> dict[str, Any]:
+    args = [python, str(CHILD), mode, server.base_url, server.secret_key, scenario.route,
+            json.dumps(scenario.filters)]  # fmt: skip
+    args += ["--check"] if check else []
+    args += ["--by-me"] if scenario.by_me else []
+    # The incumbent must not see this repository's sources: clear PYTHONPATH.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{mode} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(
+    scenario: Scenario, server: LocalServer, runs: int, incumbent: str
+) -> dict[str, Samples]:
+    samples = {mode: Samples() for mode in scenario.modes}
+    for round_ in range(runs + 1):  # round 0 is the warm-up (and checks the data)
+        for mode in scenario.modes:
+            python = incumbent if mode == "incumbent" else sys.executable
+            result = run_child(python, mode, server, scenario, check=round_ == 0)
+            sample = samples[mode]
+            if round_ == 0:
+                sample.rows, sample.checksum = result["rows"], result["checksum"]
+                continue
+            sample.wall.append(result["wall"])
+            sample.cpu.append(result["cpu"])
+            sample.rss.append(result["rss_mb"])
+            if "split" in result:
+                sample.split.append(result["split"])
+        print(f"  {scenario.name}: round {round_}/{runs} done", flush=True)
+    reference = samples["incumbent"]
+    for mode, sample in samples.items():
+        if sample.rows != reference.rows or not math.isclose(
+            sample.checksum or 0.0, reference.checksum or 0.0, rel_tol=1e-9
+        ):
+            raise RuntimeError(
+                f"{scenario.name}: {mode} read {sample.rows} rows (checksum {sample.checksum}),"
+                f" the incumbent {reference.rows} (checksum {reference.checksum})"
+            )
+    return samples
+
+
+def ratios(numerator: list[float], denominator: list[float]) -> list[float]:
+    """Per-round ratios (same round = same load), for median and range."""
+    return [n / d for n, d in zip(numerator, denominator, strict=True)]
+
+
+def table(scenario: Scenario, samples: dict[str, Samples]) -> list[str]:
+    inc, raw = samples["incumbent"], samples["raw"]
+    lines = [
+        f"### {scenario.title}",
+        "",
+        f"{inc.rows:,} rows; filters `{json.dumps(scenario.filters)}` on `{scenario.route}/`.",
+        "",
+        "| client / path | wall s | CPU s | peak RSS MB | speed-up vs incumbent (wall) "
+        "| RSS vs incumbent | wall vs raw |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for mode in scenario.modes:
+        s = samples[mode]
+        speedup = median_range(ratios(inc.wall, s.wall), "{:.1f}x")
+        rss = median_range(ratios(s.rss, inc.rss), "{:.2f}")
+        vs_raw = median_range(ratios(s.wall, raw.wall), "{:.2f}")
+        lines.append(
+            f"| {LABELS[mode]} | {median_range(s.wall, '{:.2f}')} | {median_range(s.cpu, '{:.2f}')}"
+            f" | {median_range(s.rss, '{:.0f}')} | {speedup} | {rss} | {vs_raw} |"
+        )
+    fetch = [split["fetch"] for split in raw.split]
+    decode = [split["decode"] for split in raw.split]
+    pages = int(raw.split[0]["pages"]) if raw.split else 0
+    lines += [
+        "",
+        f"Where the raw bound's time goes ({pages} pages): waiting for pages (server + "
+        f"transfer) {median_range(fetch, '{:.2f}')} s, `orjson.loads` "
+        f"{median_range(decode, '{:.2f}')} s.",
+    ]
+    return lines
+
+
+def import_costs(incumbent: str, runs: int) -> list[str]:
+    """The fixed cost of imports, in fresh processes, for both clients."""
+    costs: dict[str, list[tuple[float, float]]] = {"imports-ours": [], "imports-incumbent": []}
+    for _ in range(runs):
+        for mode in costs:
+            python = incumbent if mode == "imports-incumbent" else sys.executable
+            done = subprocess.run(
+                [python, str(CHILD), mode, "-", "-", "-", "{}"],
+                capture_output=True, text=True, check=True,
+                env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+            )  # fmt: skip
+            report = json.loads(done.stdout)
+            costs[mode].append((report["without_pandas"], report["wall"]))
+    ours, theirs = costs["imports-ours"], costs["imports-incumbent"]
+    return [
+        "Fixed costs in every process above (imports, median of "
+        f"{runs}): this client with numpy and pysimdjson "
+        f"{median_range([a for a, _ in ours], '{:.2f}')} s, plus pandas "
+        f"{median_range([b - a for a, b in ours], '{:.2f}')} s; the incumbent "
+        f"{median_range([a for a, _ in theirs], '{:.2f}')} s, plus pandas "
+        f"{median_range([b - a for a, b in theirs], '{:.2f}')} s.",
+    ]
+
+
+def verdicts(results: dict[str, dict[str, Samples]]) -> list[str]:
+    """The issue's targets, each with the medians measured above."""
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    lines = ["", "Targets (medians of per-round ratios):", ""]
+
+    def check(label: str, value: float, ok: bool) -> None:
+        lines.append(f"- {label}: {value:.2f} - {'met' if ok else 'NOT met'}")
+
+    for name in ("th2-24x24", "th2-24x24-20ms", "th1-100", "th2-200x200"):
+        if name not in results:
+            continue
+        s = results[name]
+        inc = s["incumbent"]
+        check(
+            f"{name}: `list_all().to_pandas()` >= 4x faster than the incumbent",
+            med(ratios(inc.wall, s["pandas"].wall)),
+            med(ratios(inc.wall, s["pandas"].wall)) >= 4,
+        )
+        numpy_mode = "stream-numpy" if "stream-numpy" in s else "numpy"
+        for mode in dict.fromkeys(("numpy", numpy_mode)):
+            speed = med(ratios(inc.wall, s[mode].wall))
+            memory = med(ratios(s[mode].rss, inc.rss))
+            check(f"{name}: `{mode}` >= 10x faster", speed, speed >= 10)
+            check(f"{name}: `{mode}` peak RSS <= 1/5 of the incumbent's", memory, memory <= 0.2)
+        documented = med(ratios(s["pandas"].wall, s["raw"].wall))
+        check(
+            f"{name}: documented path within 1.2x of the raw bound", documented, documented <= 1.2
+        )
+        for mode in ("w8-pandas", "w8-numpy"):
+            if mode in s and name.endswith("20ms"):
+                speed = med(ratios(inc.wall, s[mode].wall))
+                check(f"{name}: `{mode}` >= 10x faster than the incumbent", speed, speed >= 10)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", default="large", choices=["tiny", "demo", "large"])
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: bench-data/<size>")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scenarios", nargs="*", default=[s.name for s in SCENARIOS])
+    parser.add_argument("--incumbent-python", default=None, help="skip creating the venv")
+    parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
+    args = parser.parse_args()
+    data_dir = args.data_dir or ROOT / "bench-data" / args.size
+    print(f"seeding {args.size} into {data_dir} (once)...", flush=True)
+    seed_data_dir(data_dir, args.size)
+    incumbent = incumbent_python(args.incumbent_python)
+    chosen = [s for s in SCENARIOS if s.name in args.scenarios]
+
+    results: dict[str, dict[str, Samples]] = {}
+    started = time.monotonic()
+    servers: dict[int, LocalServer] = {}
+    try:
+        for scenario in chosen:
+            if scenario.latency_ms not in servers:
+                servers[scenario.latency_ms] = LocalServer(
+                    data_dir, size=args.size, latency_ms=scenario.latency_ms
+                ).start()
+            print(f"{scenario.name} ...", flush=True)
+            results[scenario.name] = measure(
+                scenario, servers[scenario.latency_ms], args.runs, incumbent
+            )
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    body = [
+        "## Bulk reads: this client vs. the incumbent (cmsdials 2.4.1)",
+        "",
+        f"`python bench/client_bulk.py --runs {args.runs}` on the `{args.size}` data set "
+        f"({time.monotonic() - started:.0f} s).  Each read in its own process; {args.runs} "
+        "interleaved rounds after a warm-up round that also checks that every client read the "
+        "same rows and bins.  Wall and CPU from the process's first line to the end of the "
+        "read (imports included); peak RSS = the process's `ru_maxrss`.  Figures: median "
+        "(min-max); ratios are per round, so that both sides of a ratio saw the same load.",
+        "",
+    ]
+    body += [*import_costs(incumbent, args.runs), ""]
+    for scenario in chosen:
+        body += [*table(scenario, results[scenario.name]), ""]
+    body += verdicts(results)
+    body += ["", machine_line()]
+    text = "\n".join(body)
+    print(text)
+    if not args.no_write:
+        print(f"wrote {write_section('client-bulk', text)}")
+
+
+if __name__ == "__main__":
+    main()

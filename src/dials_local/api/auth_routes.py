@@ -1,0 +1,120 @@
+"""DIALS' own sign-in routes (CONTRACT §3.5), used by cmsdials 1.5: no credentials needed.
+
+``GET auth/new-device/`` starts a device flow, ``POST auth/device-token/`` polls it and
+``POST auth/refresh-token/`` rotates a refresh token.  Tokens are issued for the DIALS
+audience directly (DIALS proxies Keycloak's confidential client here).  Refused grants
+answer 400 ``{"detail": <description>, "code": <OAuth error>}``; a missing body field
+answers DRF's plain-text 400.  An invalid refresh token is a 400 ``invalid_grant`` where
+DIALS answers 500.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from dials_local.api.context import Call
+from dials_local.api.spec import RouteSpec
+from dials_local.auth.bodies import form_fields
+from dials_local.auth.identity import OAuthError
+from dials_local.auth.service import AuthService
+from dials_local.render import html_response, json_response
+
+#: Token answers must not be stored by caches (RFC 6749 §5.1).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def auth_service(call: Call) -> AuthService:
+    """The server's :class:`AuthService` (built by :func:`dials_local.app.create_app`)."""
+    service: AuthService = call.request.app.state.auth
+    return service
+
+
+def _missing(name: str) -> Response:
+    """DRF's answer to a body without ``name`` (plain text, CONTRACT §2.3)."""
+    return html_response(f"Attribute '{name}' not found in request body.".encode(), 400)
+
+
+def _field(call: Call, name: str) -> str:
+    return form_fields(call.request.headers.get("content-type"), call.body).get(name, "")
+
+
+def new_device(call: Call) -> Response:
+    """Start a device flow: exactly ``device_code``, ``verification_uri_complete``,
+    ``expires_in``."""
+    service = auth_service(call)
+    started = service.start_device(service.settings.audience)
+    return json_response(
+        {
+            "device_code": started.device_code,
+            "verification_uri_complete": f"{call.base_url}device?user_code={started.user_code}",
+            "expires_in": started.expires_in,
+        },
+        headers=NO_STORE,
+    )
+
+
+def device_token(call: Call) -> Response:
+    """Poll a device flow with ``device_code``: the seven token fields, or the OAuth error."""
+    device_code = _field(call, "device_code")
+    if not device_code:
+        return _missing("device_code")
+    service = auth_service(call)
+    try:
+        tokens = service.redeem_device(
+            device_code,
+            client_id=service.settings.audience,
+            base_url=call.base_url,
+            audience=service.settings.audience,
+        )
+    except OAuthError as error:
+        return json_response(error.dials_body(), error.status, NO_STORE)
+    return json_response(tokens, headers=NO_STORE)
+
+
+def refresh_token(call: Call) -> Response:
+    """Rotate ``refresh_token``: the seven token fields with a new refresh token."""
+    token = _field(call, "refresh_token")
+    if not token:
+        return _missing("refresh_token")
+    service = auth_service(call)
+    try:
+        tokens = service.refresh(
+            token,
+            client_id=service.settings.audience,
+            base_url=call.base_url,
+            audience=service.settings.audience,
+        )
+    except OAuthError as error:
+        return json_response(error.dials_body(), error.status, NO_STORE)
+    return json_response(tokens, headers=NO_STORE)
+
+
+def auth_route_specs() -> list[RouteSpec]:
+    """The three device-flow routes of the route table."""
+    return [
+        RouteSpec(
+            "auth/new-device/",
+            new_device,
+            auth=False,
+            workspace=False,
+            summary="Start a device sign-in: device_code, verification_uri_complete, expires_in",
+        ),
+        RouteSpec(
+            "auth/device-token/",
+            device_token,
+            methods=("POST",),
+            auth=False,
+            workspace=False,
+            body_params=("device_code",),
+            summary="Poll a device sign-in (400 authorization_pending until approved)",
+        ),
+        RouteSpec(
+            "auth/refresh-token/",
+            refresh_token,
+            methods=("POST",),
+            auth=False,
+            workspace=False,
+            body_params=("refresh_token",),
+            summary="Exchange a refresh token for new tokens (the old one is used up)",
+        ),
+    ]

@@ -1,0 +1,318 @@
+"""Columnar results: numpy, pandas, Arrow, hist - decoded once, equal to the rows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from bulk_support import dumped, histogram_rows
+from client_support import DATASET_ID, LS, RUN, TH1_ME, Truth
+
+from cmsdials import Dials, HistogramArray
+from cmsdials._decode import decode_histogram_page
+from cmsdials._layout import LAYOUT_1D, LAYOUT_2D
+from cmsdials.clients.h2d.models import PaginatedLumisectionHistogram2DList
+from cmsdials.errors import (
+    MissingDependencyError,
+    MixedBinningError,
+    ResponseDecodeError,
+    ResponseFormatError,
+)
+from cmsdials.filters import (
+    LumisectionFilters,
+    LumisectionHistogram1DFilters,
+    LumisectionHistogram2DFilters,
+)
+from dials_local.db import schema
+
+PXBARREL = {"me__regex": "PXBarrel", "ls_number": 78}
+
+
+def _page(rows: list[dict[str, Any]], next_url: str | None = None) -> bytes:
+    return orjson.dumps({"next": next_url, "previous": None, "results": rows})
+
+
+def _th2_row(**overrides: Any) -> dict[str, Any]:
+    row = {
+        "dataset_id": 1, "dataset": "/A/B/DQMIO", "me": "M/map", "file_id": 2,
+        "run_number": 3, "ls_number": 4, "me_id": 5, "x_min": 0.0, "x_max": 3.0,
+        "x_bin": 3, "y_min": -1.0, "y_max": 1.0, "y_bin": 2, "entries": 21,
+        "data": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
+    }  # fmt: skip
+    row.update(overrides)
+    return row
+
+
+def _known_result(*rows: dict[str, Any]) -> PaginatedLumisectionHistogram2DList:
+    head, columns = decode_histogram_page(_page(list(rows)), LAYOUT_2D)
+    return PaginatedLumisectionHistogram2DList.from_columns(head.next, head.previous, columns)
+
+
+# ---------------------------------------------------------------------------------------
+# Known bins: data[iy][ix] through every representation
+# ---------------------------------------------------------------------------------------
+
+
+def test_known_bins_numpy_and_hist() -> None:
+    result = _known_result(_th2_row())
+    array = result.to_numpy()
+    assert isinstance(array, HistogramArray)
+    assert array.data.shape == (1, 2, 3)
+    assert array.data[0, 1, 0] == 4.0  # data[iy=1][ix=0]
+    assert array.x_edges.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert array.y_edges is not None and array.y_edges.tolist() == [-1.0, 0.0, 1.0]
+    assert array.binning == (0.0, 3.0, 3, -1.0, 1.0, 2)
+    (h,) = result.to_hist()
+    x, y = h.axes
+    assert (x.name, y.name) == ("x", "y")
+    assert x.edges.tolist() == [0.0, 1.0, 2.0, 3.0] and y.edges.tolist() == [-1.0, 0.0, 1.0]
+    assert not (x.traits.underflow or x.traits.overflow or y.traits.underflow or y.traits.overflow)
+    assert h.values(flow=True).shape == (3, 2)  # no flow bins
+    assert h.values()[0, 1] == 4.0  # (ix=0, iy=1) = data[1][0]
+    assert h.values()[2, 0] == 3.0
+    assert h[2j, -0.5j] == 3.0  # x = 2.x, y = -0.5: the bin of data[0][2]
+    assert h.name == "M/map" and h.metadata["run_number"] == 3 and h.metadata["entries"] == 21
+    assert h.sum() == 21.0
+
+
+def test_known_bins_1d_hist() -> None:
+    row = {k: v for k, v in _th2_row().items() if not k.startswith("y_")}
+    row["data"] = [1.0, 0.0, 2.0]
+    head, columns = decode_histogram_page(_page([row]), LAYOUT_1D)
+    from cmsdials.clients.h1d.models import PaginatedLumisectionHistogram1DList
+
+    result = PaginatedLumisectionHistogram1DList.from_columns(head.next, None, columns)
+    (h,) = result.to_hist()
+    assert h.values().tolist() == [1.0, 0.0, 2.0] and len(h.axes) == 1
+    assert result.to_numpy().data.tolist() == [[1.0, 0.0, 2.0]]  # type: ignore[union-attr]
+
+
+def test_all_representations_agree_with_rows(dials: Dials, truth: Truth) -> None:
+    th2 = schema.fact_th2
+    where = [th2.c.me_id == 100, th2.c.ls_number <= 3]
+    expected = histogram_rows(truth, "tracker", 2, where)
+    data = dials.h2d.list_all(
+        LumisectionHistogram2DFilters(me_id=100, ls_number__lte=3, page_size=7)
+    )
+    assert len(expected) > 10
+    array = data.to_numpy()
+    assert isinstance(array, HistogramArray)
+    assert array.data.tolist() == [row["data"] for row in expected]
+    for name in ("dataset_id", "run_number", "ls_number", "me_id", "entries", "file_id"):
+        assert getattr(array, name).tolist() == [row[name] for row in expected]
+    first = expected[0]
+    assert np.allclose(
+        array.x_edges, np.linspace(first["x_min"], first["x_max"], first["x_bin"] + 1)
+    )
+    assert array.me_names == {100: first["me"]}
+
+    frame = data.to_pandas()
+    assert list(frame.columns) == list(expected[0])
+    assert [a.tolist() for a in frame["data"]] == [row["data"] for row in expected]
+    assert frame.drop(columns="data").to_dict("records") == [
+        {k: v for k, v in row.items() if k != "data"} for row in expected
+    ]
+
+    table = data.to_arrow()
+    assert str(table.schema.field("data").type).startswith("fixed_size_list")
+    assert table.to_pylist() == expected
+
+    hists = data.to_hist()
+    assert [h.values().T.tolist() for h in hists] == [row["data"] for row in expected]
+    assert dumped(data.results) == expected
+
+
+def test_mixed_binnings_error_names_the_mes_or_split_by_me(dials: Dials, truth: Truth) -> None:
+    data = dials.h2d.list_all(LumisectionHistogram2DFilters(**PXBARREL, page_size=50))
+    with pytest.raises(MixedBinningError, match="by_me=True") as caught:
+        data.to_numpy()
+    names = {row.me for row in data.results}
+    assert set(caught.value.binnings) <= names and len(caught.value.binnings) > 1
+    assert any(name in str(caught.value) for name in names)
+    by_me = data.to_numpy(by_me=True)
+    assert isinstance(by_me, dict) and set(by_me) == names
+    for name, array in by_me.items():
+        rows = [row for row in data.results if row.me == name]
+        assert array.data.tolist() == [row.data for row in rows]
+        assert [(d, r, ls, m) for d, r, ls, m in zip(array.dataset_id.tolist(), array.run_number.tolist(), array.ls_number.tolist(), array.me_id.tolist(), strict=True)] == [(r.dataset_id, r.run_number, r.ls_number, r.me_id) for r in rows]  # fmt: skip  # noqa: E501
+    # Mixed shapes: variable lists in Arrow, per-row arrays in pandas.
+    table = data.to_arrow()
+    assert str(table.schema.field("data").type) == "list<item: list<item: double>>"
+    assert table.column("data").to_pylist() == [row.data for row in data.results]
+    frame = data.to_pandas()
+    assert [a.shape for a in frame["data"]] == [(r.y_bin, r.x_bin) for r in data.results]
+
+
+def test_stream_to_numpy_equals_list_all(dials: Dials) -> None:
+    filters = LumisectionHistogram1DFilters(me=TH1_ME, ls_number__lte=20, page_size=30)
+    streamed = dials.h1d.stream(filters, workers=3).to_numpy()
+    collected = dials.h1d.list_all(filters).to_numpy()
+    assert isinstance(streamed, HistogramArray) and isinstance(collected, HistogramArray)
+    assert np.array_equal(streamed.data, collected.data)
+    assert np.array_equal(streamed.ls_number, collected.ls_number)
+    streamed_frame = dials.h1d.stream(filters).to_pandas()
+    collected_frame = dials.h1d.list_all(filters).to_pandas()
+    assert streamed_frame.drop(columns="data").equals(collected_frame.drop(columns="data"))
+    assert [a.tolist() for a in streamed_frame["data"]] == [
+        a.tolist() for a in collected_frame["data"]
+    ]
+
+
+def test_empty_results_keep_their_shape(dials: Dials) -> None:
+    empty = dials.h2d.list_all(LumisectionHistogram2DFilters(run_number=1))
+    array = empty.to_numpy()
+    assert isinstance(array, HistogramArray) and array.data.shape == (0, 0, 0) and len(array) == 0
+    assert empty.to_numpy(by_me=True) == {}
+    frame = empty.to_pandas()
+    assert frame.empty and list(frame.columns) == list(LAYOUT_2D.fields)
+    assert empty.to_arrow().num_rows == 0 and empty.to_hist() == []
+    assert empty.results == []
+
+
+def test_other_routes_convert_from_models(dials: Dials) -> None:
+    lumis = dials.lumi.list_all(LumisectionFilters(run_number=RUN, page_size=50))
+    frame = lumis.to_pandas()
+    assert frame["ls_number"].tolist() == [r.ls_number for r in lumis.results]
+    assert lumis.to_arrow().to_pylist() == [r.model_dump() for r in lumis.results]
+    with pytest.raises(TypeError, match="th1/th2"):
+        lumis.to_numpy()
+    with pytest.raises(TypeError, match="th1/th2"):
+        dials.lumi.stream(LumisectionFilters(run_number=RUN)).to_numpy()
+
+
+# ---------------------------------------------------------------------------------------
+# Lazy models, decoded once
+# ---------------------------------------------------------------------------------------
+
+
+def test_results_are_built_lazily_from_the_columns(dials: Dials) -> None:
+    page = dials.h2d.list(LumisectionHistogram2DFilters(page_size=5))
+    assert "results" not in object.__getattribute__(page, "__dict__")
+    assert page.num_rows == 5
+    page.to_numpy(by_me=True)
+    assert "results" not in object.__getattribute__(page, "__dict__")  # still no models
+    row = page.results[0]
+    assert row == dials.h2d.get(row.dataset_id, row.run_number, row.ls_number, row.me_id)
+    assert isinstance(row.data[0][0], float) and isinstance(row.x_bin, int)
+    assert page.model_dump()["results"][0]["data"] == row.data
+    assert "results=[" in repr(page)
+
+
+def test_conversions_follow_changes_to_results(dials: Dials) -> None:
+    data = dials.h1d.list_all(
+        LumisectionHistogram1DFilters(me=TH1_ME, run_number=RUN, page_size=50)
+    )
+    n = len(data.results)
+    del data.results[0]
+    assert len(data.to_pandas()) == n - 1
+    data.results = data.results[:3]
+    assert data.to_numpy().data.shape[0] == 3  # type: ignore[union-attr]
+
+
+def test_equality_ignores_how_rows_were_decoded(dials: Dials) -> None:
+    filters = LumisectionHistogram1DFilters(me=TH1_ME, run_number=RUN, ls_number__lte=5)
+    a, b = dials.h1d.list(filters), dials.h1d.list(filters)
+    assert a == b
+    a.results  # noqa: B018 - one side built, the other not
+    assert a == b
+
+
+def test_results_equal_the_pydantic_decode_of_the_same_bytes(dials: Dials) -> None:
+    params = {"dataset_id": DATASET_ID, "run_number": RUN, "ls_number": LS, "page_size": 40}
+    page = dials.h2d.list(LumisectionHistogram2DFilters(**params))
+    headers = dials.h2d.transport.creds.headers()
+    body = dials.session.get(dials.api_url + "th2/", params=params, headers=headers).content
+    validated = PaginatedLumisectionHistogram2DList.model_validate_json(body)
+    assert len(page.results) > 10 and page.results == validated.results
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding: broken and unexpected bodies
+# ---------------------------------------------------------------------------------------
+
+
+def test_broken_json_is_a_decode_error() -> None:
+    body = _page([_th2_row()])
+    with pytest.raises(ResponseDecodeError):
+        decode_histogram_page(body[: len(body) // 2], LAYOUT_2D)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        _th2_row(data=[[1.0, 2.0, 3.0]]),  # one y line missing
+        _th2_row(data=[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]),  # right count, wrong shape
+        _th2_row(data=[[1.0, None, 3.0], [4.0, 5.0, 6.0]]),
+        _th2_row(x_min=None),
+        _th2_row(run_number="3"),
+        _th2_row(x_bin=3.5),
+        _th2_row(me=None),
+        {k: v for k, v in _th2_row().items() if k != "entries"},
+    ],
+)
+def test_unexpected_rows_are_format_errors(row: dict[str, Any]) -> None:
+    with pytest.raises(ResponseFormatError):
+        decode_histogram_page(_page([row]), LAYOUT_2D)
+
+
+def test_integral_floats_and_integer_bins_are_accepted() -> None:
+    _, columns = decode_histogram_page(
+        _page([_th2_row(x_bin=3.0, data=[[1, 2, 3], [4, 5, 6]])]), LAYOUT_2D
+    )
+    assert columns.columns["x_bin"].dtype == np.int64 and columns.values.tolist() == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
+
+
+def test_without_numpy_extra_pages_take_the_model_path(
+    dials: Dials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cmsdials._collect
+    import cmsdials._decode
+
+    filters = LumisectionHistogram2DFilters(me_id=100, ls_number__lte=2, page_size=5)
+    fast = dials.h2d.list_all(filters, workers=2)
+    monkeypatch.setattr(cmsdials._decode, "columnar_available", lambda: False)
+    monkeypatch.setattr(cmsdials._collect, "columnar_available", lambda: False)
+    slow = dials.h2d.list_all(filters, workers=2)
+    assert slow._columns is None and "results" in object.__getattribute__(slow, "__dict__")
+    assert slow.results == fast.results
+    assert np.array_equal(slow.to_numpy().data, fast.to_numpy().data)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("module", "extra", "call"),
+    [
+        ("hist", "hist", lambda r: r.to_hist()),
+        ("pyarrow", "arrow", lambda r: r.to_arrow()),
+        ("pandas", "pandas", lambda r: r.to_pandas()),
+        ("numpy", "numpy", lambda r: r.to_numpy()),
+    ],
+)
+def test_missing_extras_are_named(
+    monkeypatch: pytest.MonkeyPatch, module: str, extra: str, call: Any
+) -> None:
+    result = _known_result(_th2_row())
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(MissingDependencyError, match=rf"cmsdials\[{extra}\]"):
+        call(result)
+
+
+def test_histogram_array_repr_and_metadata() -> None:
+    array = _known_result(_th2_row(), _th2_row(ls_number=5)).to_numpy()
+    assert isinstance(array, HistogramArray) and len(array) == 2
+    assert "M/map" in repr(array) and array.dataset_names == {1: "/A/B/DQMIO"}
+    assert [h.metadata["ls_number"] for h in array.to_hist()] == [4, 5]
+    assert (
+        json.loads(orjson.dumps(array.data, option=orjson.OPT_SERIALIZE_NUMPY))[1]
+        == _th2_row()["data"]
+    )
