@@ -1,4 +1,4 @@
-"""Python client for CMS DIALS (Data Inspector for Automated Lumisection Scoring).
+"""Python client for CMS DIALS (Data Inspector for Anomalous Lumi-Sections).
 
 ::
 
