@@ -89,6 +89,29 @@ def _column_range(table: Table, column: str) -> tuple[int, int]:
     return _INT64 if isinstance(table.c[column].type, BigInteger) else _INT32
 
 
+#: Columns where one value covers a large share of a histogram table (an ME has a row in
+#: nearly every lumisection).  On SQLite, the index on such a column followed by a sort of
+#: every matching row loses badly to walking the primary key in cursor order (measured on
+#: the large data set: 330 ms against 5 ms for a 500-row page of one ME among 1.6 M th1
+#: rows), yet SQLite's planner, with the bounded statistics the server collects, picks the
+#: index.  ``column + 0`` keeps the condition off that index; PostgreSQL plans it well.
+_WIDE_COLUMNS = frozenset({"me_id"})
+
+
+def filter_column(table: Table, name: str, conn: Connection) -> ColumnElement[Any]:
+    """``table.c[name]`` as a filter condition should use it on ``conn``'s database."""
+    column = table.c[name]
+    leading = next(iter(table.primary_key.columns), None)
+    if (
+        conn.dialect.name == "sqlite"
+        and name in _WIDE_COLUMNS
+        and leading is not None
+        and leading.name != name
+    ):
+        return column + 0
+    return column
+
+
 def parse_decimal(raw: str) -> Decimal:
     """A django ``DecimalField`` value: whitespace, ``+`` and exponents are accepted."""
     try:
@@ -141,7 +164,7 @@ class NumberFilter(Filter):
         return parse_decimal(raw)
 
     def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
-        column = table.c[self.target]
+        column = filter_column(table, self.target, conn)
         low, high = _column_range(table, self.target)
         if self.op == "in":
             wanted = [n for n in (_exact_int(v, (low, high)) for v in value) if n is not None]
@@ -267,7 +290,7 @@ class NameLookupFilter(Filter):
         names = self.names_table.c[self.names_column]
         match = names.regexp_match(value) if self.op == "regex" else names == value
         ids = select(self.names_table.c[self.names_id]).where(match).correlate(None)
-        return table.c[self.local_column].in_(ids)
+        return filter_column(table, self.local_column, conn).in_(ids)
 
 
 @dataclass(frozen=True)
