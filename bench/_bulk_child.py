@@ -71,6 +71,7 @@ def imports(mode: str) -> None:
         import numpy  # noqa: F401
         import simdjson  # noqa: F401
     _IMPORTED["without pandas"] = time.perf_counter() - _WALL0
+    _IMPORTED["rss without pandas"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import pandas  # noqa: F401
 
 
@@ -152,6 +153,9 @@ def main() -> None:
     report: dict[str, Any] = {"mode": mode, "rows": rows, **_measure()}
     if mode == "raw":
         report["split"] = SPLIT
+    if mode.endswith("numpy"):  # the size of the final array(s), for the memory floor
+        arrays = result.values() if isinstance(result, dict) else [result]
+        report["array_mb"] = sum(array.data.nbytes for array in arrays) / 2**20
     if check:
         report["checksum"] = _checksum(mode, result)
     print(json.dumps(report), flush=True)

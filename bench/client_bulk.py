@@ -119,6 +119,8 @@ class Samples:
     checksum: float | None = None
     #: raw bound only: seconds waiting for pages vs decoding them, and pages, per run
     split: list[dict[str, float]] = field(default_factory=list)
+    #: numpy paths only: MB of the final array(s)
+    array_mb: float = 0.0
 
 
 def incumbent_python(explicit: str | None) -> str:
@@ -168,6 +170,7 @@ def measure(
             sample.rss.append(result["rss_mb"])
             if "split" in result:
                 sample.split.append(result["split"])
+            sample.array_mb = result.get("array_mb", sample.array_mb)
         print(f"  {scenario.name}: round {round_}/{runs} done", flush=True)
     reference = samples["incumbent"]
     for mode, sample in samples.items():
@@ -184,6 +187,11 @@ def measure(
 def ratios(numerator: list[float], denominator: list[float]) -> list[float]:
     """Per-round ratios (same round = same load), for median and range."""
     return [n / d for n, d in zip(numerator, denominator, strict=True)]
+
+
+#: RSS of a process of this client after its imports (numpy, pysimdjson; no pandas),
+#: measured by import_costs(): the part of a peak RSS that no decoding can avoid.
+BASELINE_MB: list[float] = []
 
 
 def table(scenario: Scenario, samples: dict[str, Samples]) -> list[str]:
@@ -215,12 +223,22 @@ def table(scenario: Scenario, samples: dict[str, Samples]) -> list[str]:
         f"transfer) {median_range(fetch, '{:.2f}')} s, `orjson.loads` "
         f"{median_range(decode, '{:.2f}')} s.",
     ]
+    array_mb = max(s.array_mb for s in samples.values())
+    if array_mb and BASELINE_MB:
+        floor = array_mb + statistics.median(BASELINE_MB)
+        lines.append(
+            f"The final float64 array is {array_mb:.0f} MB; with this client's baseline "
+            f"({statistics.median(BASELINE_MB):.0f} MB after imports) no numpy path can peak "
+            f"below {floor:.0f} MB = {floor / statistics.median(inc.rss):.2f} of the "
+            "incumbent's peak."
+        )
     return lines
 
 
 def import_costs(incumbent: str, runs: int) -> list[str]:
     """The fixed cost of imports, in fresh processes, for both clients."""
     costs: dict[str, list[tuple[float, float]]] = {"imports-ours": [], "imports-incumbent": []}
+    BASELINE_MB.clear()
     for _ in range(runs):
         for mode in costs:
             python = incumbent if mode == "imports-incumbent" else sys.executable
@@ -231,6 +249,8 @@ def import_costs(incumbent: str, runs: int) -> list[str]:
             )  # fmt: skip
             report = json.loads(done.stdout)
             costs[mode].append((report["without_pandas"], report["wall"]))
+            if mode == "imports-ours":
+                BASELINE_MB.append(report["rss_without_pandas"])
     ours, theirs = costs["imports-ours"], costs["imports-incumbent"]
     return [
         "Fixed costs in every process above (imports, median of "
@@ -238,7 +258,8 @@ def import_costs(incumbent: str, runs: int) -> list[str]:
         f"{median_range([a for a, _ in ours], '{:.2f}')} s, plus pandas "
         f"{median_range([b - a for a, b in ours], '{:.2f}')} s; the incumbent "
         f"{median_range([a for a, _ in theirs], '{:.2f}')} s, plus pandas "
-        f"{median_range([b - a for a, b in theirs], '{:.2f}')} s.",
+        f"{median_range([b - a for a, b in theirs], '{:.2f}')} s (the incumbent imports "
+        "pandas on its own import).",
     ]
 
 
@@ -278,6 +299,36 @@ def verdicts(results: dict[str, dict[str, Samples]]) -> list[str]:
                 speed = med(ratios(inc.wall, s[mode].wall))
                 check(f"{name}: `{mode}` >= 10x faster than the incumbent", speed, speed >= 10)
     return lines
+
+
+#: How to read the targets: the limits the tables above show (kept next to the numbers).
+ANALYSIS = [
+    "Reading the results:",
+    "",
+    "- **The server is the limit here, not the client.** The raw bound (no model, no "
+    "DataFrame) is itself only a few times faster than the incumbent: a dials-local on this "
+    "2-core machine spends 15-25 ms of CPU serving a 1.6 MB page of 24x24 maps (see the "
+    "`waiting for pages` lines) and shares the two cores with the client. This client's "
+    "numpy paths run at or below the raw bound's wall time (`wall vs raw` <= 1 where the "
+    "pages are large): decoding without a Python float per bin costs less than `orjson.loads`, "
+    "and it overlaps the wait for the next page. A 10x speed-up over the incumbent would "
+    "need to beat the raw bound itself by 2-3x, i.e. a server that serves pages faster (or "
+    "more cores): with a real DIALS behind a network, where each page waits for a round "
+    "trip rather than for a busy CPU, `workers=N` overlaps N round trips.",
+    "- **`workers=8` cannot beat a CPU-bound server.** With 20 ms of added latency it "
+    "overlaps the waits (it is the fastest path there), but the server still has to produce "
+    "every page on the same two cores; without latency it only adds contention.",
+    "- **The documented path pays pandas' import** (the fixed-cost line above) on top of "
+    "the numpy path; the incumbent pays it too, inside its own import. Against a raw bound "
+    "that imports neither pandas nor pydantic, that fixed cost is most of the remaining gap "
+    "on short reads.",
+    "- **Peak RSS has a floor:** the final float64 array plus the interpreter with numpy "
+    "(see each table's last line). When the incumbent's peak is less than five times that "
+    "floor, 1/5 is out of reach by construction; this client stays within a few pages of "
+    "the floor (the parsed document of the page being decoded is its largest transient).",
+    "- th1 pages are small (0.35 MB for 500 rows): per-row work dominates everyone, and the "
+    "server's ~20 ms per page bounds the walk.",
+]
 
 
 def main() -> None:
@@ -329,7 +380,7 @@ def main() -> None:
     for scenario in chosen:
         body += [*table(scenario, results[scenario.name]), ""]
     body += verdicts(results)
-    body += ["", machine_line()]
+    body += ["", *ANALYSIS, "", machine_line()]
     text = "\n".join(body)
     print(text)
     if not args.no_write:
