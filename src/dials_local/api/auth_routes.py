@@ -10,6 +10,9 @@ DIALS answers 500.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from starlette.responses import Response
 
 from dials_local.api.context import Call
@@ -53,15 +56,15 @@ def new_device(call: Call) -> Response:
     )
 
 
-def device_token(call: Call) -> Response:
-    """Poll a device flow with ``device_code``: the seven token fields, or the OAuth error."""
-    device_code = _field(call, "device_code")
-    if not device_code:
-        return _missing("device_code")
+def _grant(call: Call, field: str, redeem: Callable[..., dict[str, Any]]) -> Response:
+    """Answer a token request made with ``field``: the seven token fields, or the error."""
+    value = _field(call, field)
+    if not value:
+        return _missing(field)
     service = auth_service(call)
     try:
-        tokens = service.redeem_device(
-            device_code,
+        tokens = redeem(
+            value,
             client_id=service.settings.audience,
             base_url=call.base_url,
             audience=service.settings.audience,
@@ -69,24 +72,16 @@ def device_token(call: Call) -> Response:
     except OAuthError as error:
         return json_response(error.dials_body(), error.status, NO_STORE)
     return json_response(tokens, headers=NO_STORE)
+
+
+def device_token(call: Call) -> Response:
+    """Poll a device flow with ``device_code``: the seven token fields, or the OAuth error."""
+    return _grant(call, "device_code", auth_service(call).redeem_device)
 
 
 def refresh_token(call: Call) -> Response:
     """Rotate ``refresh_token``: the seven token fields with a new refresh token."""
-    token = _field(call, "refresh_token")
-    if not token:
-        return _missing("refresh_token")
-    service = auth_service(call)
-    try:
-        tokens = service.refresh(
-            token,
-            client_id=service.settings.audience,
-            base_url=call.base_url,
-            audience=service.settings.audience,
-        )
-    except OAuthError as error:
-        return json_response(error.dials_body(), error.status, NO_STORE)
-    return json_response(tokens, headers=NO_STORE)
+    return _grant(call, "refresh_token", auth_service(call).refresh)
 
 
 def auth_route_specs() -> list[RouteSpec]:
