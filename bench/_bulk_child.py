@@ -129,7 +129,14 @@ def main() -> None:
     if mode.startswith("imports-"):
         imports(mode)
         print(
-            json.dumps({"mode": mode, **_measure(), "without_pandas": _IMPORTED["without pandas"]})
+            json.dumps(
+                {
+                    "mode": mode,
+                    **_measure(),
+                    "without_pandas": _IMPORTED["without pandas"],
+                    "rss_without_pandas": _IMPORTED["rss without pandas"],
+                }
+            )
         )
         return
     if mode == "raw":

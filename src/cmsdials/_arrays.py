@@ -192,9 +192,15 @@ def _stack(columns: HistogramColumns) -> HistogramArray:
         file_id=cols["file_id"],
         x_edges=x_edges,
         y_edges=y_edges,
-        me_names=dict(zip(cols["me_id"].tolist(), cols["me"], strict=True)),
-        dataset_names=dict(zip(cols["dataset_id"].tolist(), cols["dataset"], strict=True)),
+        me_names=_names(cols["me_id"], cols["me"]),
+        dataset_names=_names(cols["dataset_id"], cols["dataset"]),
     )
+
+
+def _names(ids: np.ndarray, names: list[str]) -> dict[int, str]:
+    """id -> name for the distinct ids (without a Python int per row)."""
+    distinct, first = np.unique(ids, return_index=True)
+    return {int(i): names[int(k)] for i, k in zip(distinct, first, strict=True)}
 
 
 def _single_binning(columns: HistogramColumns) -> bool:
