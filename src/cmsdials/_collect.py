@@ -14,7 +14,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from cmsdials._decode import columnar_available, decode_json, page_decoder
+from cmsdials._decode import ReusableParser, columnar_available, decode_json, page_decoder
 from cmsdials._filters import PaginatedFilters
 from cmsdials._partition import partition_query
 from cmsdials._progress import PageProgress, Progress, RowProgress, progress_wanted
@@ -42,12 +42,15 @@ def fetcher(
     transport: Transport, path: str, page_model: type[Paginated[Any]], retries: Retries
 ) -> FetchPage:
     """Request and decode one page of ``path`` (runs in the walk's worker threads)."""
+    # One parser for the walk's pages, freed with the walk: its tape, several times the
+    # size of a page, is not kept once the rows are collected.
+    parser = ReusableParser()
 
     def fetch(filters: PaginatedFilters, on_next: Any) -> Paginated[Any]:
         return transport.request(
             "GET",
             path,
-            page_decoder(page_model, on_next),
+            page_decoder(page_model, on_next, parser),
             params=filters.to_params(),
             retries=retries,
         )

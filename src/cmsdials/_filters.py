@@ -66,7 +66,7 @@ class BaseFilters(BaseModel):
     that is sent.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
     _renamed: ClassVar[Mapping[str, str]] = {}
 

@@ -41,7 +41,7 @@ __all__ = [
 class Row(BaseModel):
     """Base of the row models: unknown keys are ignored, not errors."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class DatasetIndex(Row):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from cmsdials._layout import Layout, layout_of
 from cmsdials._optional import require
@@ -135,6 +135,9 @@ class Paginated(BaseModel, Generic[RowT]):
     Conversions: :meth:`to_pandas`, :meth:`to_arrow`, :meth:`to_parquet`, :meth:`to_csv`
     for every route; :meth:`to_numpy` and :meth:`to_hist` for th1/th2.
     """
+
+    # Schemas are built on first use, not at import (most scripts touch one route).
+    model_config = ConfigDict(defer_build=True)
 
     next: str | None
     previous: str | None

@@ -13,7 +13,7 @@ from bulk_support import dumped, histogram_rows
 from client_support import DATASET_ID, LS, RUN, TH1_ME, Truth
 
 from cmsdials import Dials, HistogramArray
-from cmsdials._decode import decode_histogram_page
+from cmsdials._decode import ReusableParser, decode_histogram_page
 from cmsdials._layout import LAYOUT_1D, LAYOUT_2D
 from cmsdials.clients.h2d.models import PaginatedLumisectionHistogram2DList
 from cmsdials.errors import (
@@ -233,6 +233,27 @@ def test_results_equal_the_pydantic_decode_of_the_same_bytes(dials: Dials) -> No
 # ---------------------------------------------------------------------------------------
 # Decoding: broken and unexpected bodies
 # ---------------------------------------------------------------------------------------
+
+
+def test_one_parser_decodes_every_page_of_a_walk() -> None:
+    """Pages decoded by a reused parser equal fresh decodes, including after an error and
+    while a document of the parser is still referenced (a fresh parser takes over)."""
+    parser = ReusableParser()
+    pages = [
+        _page([_th2_row(ls_number=n, data=[[n, 2.0, 3.0], [4.0, 5.0, -n]]) for n in range(k)])
+        for k in (1, 3, 2)
+    ]
+    for body in pages:
+        _, reused = decode_histogram_page(body, LAYOUT_2D, parser)
+        _, fresh = decode_histogram_page(body, LAYOUT_2D)
+        assert reused.values.tolist() == fresh.values.tolist()
+        assert reused.columns["ls_number"].tolist() == fresh.columns["ls_number"].tolist()
+    with pytest.raises(ResponseDecodeError):
+        decode_histogram_page(pages[1][:-3], LAYOUT_2D, parser)
+    held = parser.parse(pages[0])["results"]  # a live document of the shared parser
+    _, columns = decode_histogram_page(pages[1], LAYOUT_2D, parser)
+    assert columns.columns["ls_number"].tolist() == [0, 1, 2]
+    assert held[0]["ls_number"] == 0  # the held document was not overwritten
 
 
 def test_broken_json_is_a_decode_error() -> None:

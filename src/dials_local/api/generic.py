@@ -26,6 +26,7 @@ from dials_local.listing.filters import (
     FilterValidationError,
     conditions,
     parse_filters,
+    pinned_columns,
     regex_params,
 )
 from dials_local.listing.pagination import Page, paginate
@@ -68,7 +69,7 @@ def list_handler(resource: Resource) -> Handler:
             where = conditions(parsed, resource.table, conn)
             if not resource.paginated:
                 return json_response([query.render(row) for row in query.all(conn, where)])
-            page = _page(call, query, conn, where)
+            page = _page(call, query, conn, where, pinned_columns(parsed, resource.table))
         return json_response(
             {
                 "next": _link(call, page.next),
@@ -81,7 +82,11 @@ def list_handler(resource: Resource) -> Handler:
 
 
 def _page(
-    call: Call, query: ResourceQuery, conn: Connection, where: list[ColumnElement[bool]]
+    call: Call,
+    query: ResourceQuery,
+    conn: Connection,
+    where: list[ColumnElement[bool]],
+    pinned: dict[str, int],
 ) -> Page[Any]:
     """One cursor page; an undecodable ``next_token`` is a 404 ``Invalid cursor``."""
     token = call.params.get("next_token")
@@ -89,7 +94,7 @@ def _page(
         cursor = decode_cursor(token) if token is not None else None
         return paginate(
             lambda offset, reverse, position, limit: query.page(
-                conn, where, offset, reverse, position, limit
+                conn, where, offset, reverse, position, limit, pinned
             ),
             cursor,
             page_size(call.params),

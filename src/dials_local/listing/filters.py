@@ -407,6 +407,17 @@ def conditions(
     return [item.condition(value, table, conn) for item, value in parsed]
 
 
+def pinned_columns(parsed: Iterable[tuple[Filter, Any]], table: Table) -> dict[str, int]:
+    """The integer columns that the parsed filters fix to one value (``dataset_id=5``)."""
+    pinned: dict[str, int] = {}
+    for item, value in parsed:
+        if isinstance(item, NumberFilter) and item.op == "exact":
+            exact = _exact_int(value, _column_range(table, item.target))
+            if exact is not None:
+                pinned[item.target] = exact
+    return pinned
+
+
 def regex_params(parsed: Iterable[tuple[Filter, Any]]) -> list[str]:
     """Names of the regular-expression parameters in use (to blame when the database
     rejects a pattern that Python accepted)."""

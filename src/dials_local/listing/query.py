@@ -4,12 +4,14 @@ The statement selects the ordering columns first (the cursor position) and then 
 expression per requested output field; dataset and ME names come from LEFT JOINs on the
 primary keys of the small dimension tables.  Pages are read in primary-key order with a
 row-value comparison ``(a, b, c) > (:a, :b, :c)`` and ``LIMIT page_size + 1``, which
-both SQLite and PostgreSQL answer with a range scan of the primary-key index.
+both SQLite and PostgreSQL answer with a range scan of the primary-key index (leading
+columns that a filter pins to one value are left out of the comparison, see
+:meth:`ResourceQuery._after`), so every page of a walk costs the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -18,9 +20,11 @@ from sqlalchemy import (
     FromClause,
     Row,
     Select,
+    false,
     func,
     literal,
     select,
+    true,
     tuple_,
 )
 
@@ -86,21 +90,50 @@ class ResourceQuery:
         reverse: bool,
         position: str | None,
         limit: int,
+        pinned: Mapping[str, int] | None = None,
     ) -> list[Row[Any]]:
-        """Rows strictly after ``position`` (before it if ``reverse``), ordered."""
+        """Rows strictly after ``position`` (before it if ``reverse``), ordered.
+
+        ``pinned``: ordering columns that ``where`` fixes to one value (``dataset_id=``),
+        so that the cursor bound can leave them out, see :meth:`_after`.
+        """
         statement = self._select.where(*where)
         if position is not None:
             values = position_values(position, self._width)
             if not all(_INT64[0] <= v <= _INT64[1] for v in values):
                 raise InvalidCursor("position out of range")
-            key = tuple_(*self._order)
-            bound = tuple_(*(literal(v, c.type) for v, c in zip(values, self._order, strict=True)))
-            statement = statement.where(key < bound if reverse else key > bound)
+            statement = statement.where(self._after(values, reverse, pinned or {}))
         order = [c.desc() for c in self._order] if reverse else self._order
         statement = statement.order_by(*order).limit(limit)
         if offset:
             statement = statement.offset(offset)
         return list(conn.execute(statement).all())
+
+    def _after(
+        self, values: Sequence[int], reverse: bool, pinned: Mapping[str, int]
+    ) -> ColumnElement[bool]:
+        """``(a, b, c) > (:a, :b, :c)`` (``<`` if ``reverse``), minus its pinned prefix.
+
+        Both databases can start an index range scan at a row value, but SQLite will not
+        when an equality on the leading column (``dataset_id = ?``) is there too: it then
+        scans from the first row of that value on every page, so the n-th page of a walk
+        costs n pages.  Where the filters pin the leading columns, the comparison of those
+        columns is decided here instead, and the bound on the rest, ``(b, c) > (:b, :c)``,
+        is one the index can seek to on both databases.
+        """
+        columns = list(self._order)
+        bound = list(values)
+        while columns and columns[0].name in pinned:
+            fixed = pinned[columns[0].name]
+            if bound[0] != fixed:
+                # Every row the filters allow lies on one side of the position.
+                return true() if (bound[0] < fixed) != reverse else false()
+            del columns[0], bound[0]
+        if not columns:  # the filters pin the whole key: only the position's own row
+            return false()
+        key = tuple_(*columns)
+        limit = tuple_(*(literal(v, c.type) for v, c in zip(bound, columns, strict=True)))
+        return key < limit if reverse else key > limit
 
     def all(self, conn: Connection, where: Sequence[ColumnElement[bool]]) -> list[Row[Any]]:
         """Every matching row in ordering order (unpaginated lists such as ``mes/``)."""
