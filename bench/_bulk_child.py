@@ -6,7 +6,9 @@ MODE is ``incumbent`` (cmsdials 2.4.1 in its own virtualenv: ``list_all`` then
 ``to_pandas()``), ``raw`` (one keep-alive session, ``orjson.loads`` of every page, collector
 paused: the lower bound), or one of this client's paths (``pandas``, ``numpy``,
 ``stream-numpy``, ``w8-pandas``, ``w8-numpy``; ``--by-me``: ``to_numpy(by_me=True)``), or
-``imports-ours`` / ``imports-incumbent`` (only the imports, to show the fixed costs).
+``imports-ours`` / ``imports-incumbent`` (only the imports, to show the fixed costs), or
+``profile-numpy`` (the ``numpy`` path once more, with its stages timed: not a measurement
+of speed, an explanation of where the time goes).
 
 Prints one JSON line: wall and CPU seconds from the first line of this script to the end
 of the read (imports included, interpreter start-up excluded), peak RSS in MB at that
@@ -119,6 +121,36 @@ def raw(
     return rows, pages
 
 
+#: CPU seconds per stage of this client's numpy path (``profile-numpy``).
+STAGES = {"parse": 0.0, "decode": 0.0, "assembly": 0.0}
+
+
+def _timed(owner: Any, name: str, stage: str) -> None:
+    """Replace ``owner.name`` by a wrapper adding its thread CPU time to ``STAGES[stage]``."""
+    original = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            STAGES[stage] += time.thread_time() - started
+
+    setattr(owner, name, timed)
+
+
+def profile_stages() -> None:
+    """Time the stages of the numpy path (wrapping this client's own functions)."""
+    import numpy  # noqa: F401 - imports count as the "imports" stage
+    import simdjson  # noqa: F401
+
+    from cmsdials import _columns, _decode
+
+    _timed(_decode.ReusableParser, "parse", "parse")
+    _timed(_decode, "decode_histogram_page", "decode")
+    _timed(_columns.HistogramStore, "extend", "assembly")
+
+
 def main() -> None:
     mode, base_url, secret, route, filters_json = sys.argv[1:6]
     check = "--check" in sys.argv[6:]
@@ -139,6 +171,10 @@ def main() -> None:
             )
         )
         return
+    if mode == "profile-numpy":
+        profile_stages()
+        mode = "numpy"
+        imported = _measure()  # after the imports of profile_stages
     if mode == "raw":
         rows, result = raw(base_url, secret, route, params, keep=check)
     else:
@@ -160,6 +196,8 @@ def main() -> None:
     report: dict[str, Any] = {"mode": mode, "rows": rows, **_measure()}
     if mode == "raw":
         report["split"] = SPLIT
+    if sys.argv[1] == "profile-numpy":
+        report["stages"] = {"imports": imported["cpu"], **STAGES}
     if mode.endswith("numpy"):  # the size of the final array(s), for the memory floor
         arrays = result.values() if isinstance(result, dict) else [result]
         report["array_mb"] = sum(array.data.nbytes for array in arrays) / 2**20
