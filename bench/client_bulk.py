@@ -352,6 +352,16 @@ ANALYSIS = [
     "the limit), the copy of bins and columns, and HTTP. Faults on fresh memory are "
     "expensive on this virtual machine: one parser per walk instead of one per page "
     "halved the parse.",
+    "- **Two cores bound every path from below.** This client's CPU plus dials-local's "
+    "CPU for the same walk (both on the `Where this client's time goes` lines), spread over "
+    "two cores, is a floor on the wall time. For th2 24x24 that floor is already above the "
+    "time a 10x speed-up allows (a tenth of the incumbent's wall), before any waiting.",
+    "- **th1: the server is the critical path** (its CPU is close to the client's wall "
+    "time). To find one ME among the ~120 of a th1 table, dials-local walks the primary key "
+    "over every ME of the selected datasets, because the `me_id` index does not hold the "
+    "ordering columns. An index on `(me_id, dataset_id, run_number, ls_number)`, with the "
+    "ME name resolved to an equality first, would let SQLite and PostgreSQL seek to each "
+    "page instead; not done yet.",
     "- **`workers=8` cannot beat a CPU-bound server.** With 20 ms of added latency it "
     "overlaps the waits (it is the fastest path there), but the server still has to produce "
     "every page on the same two cores, and eight walks decode on one interpreter; without "
