@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-
 import requests
 
 from cmsdials._clients import (
@@ -19,13 +17,14 @@ from cmsdials._clients import (
     RunClient,
     WorkspaceClient,
 )
+from cmsdials._closing import Closing
 from cmsdials._transport import DEFAULT_TIMEOUT, Timeout, Transport
 from cmsdials.auth.base import BaseCredentials
 
 __all__ = ["Dials"]
 
 
-class Dials:
+class Dials(Closing):
     """Client of one DIALS instance.
 
     ::
@@ -121,17 +120,6 @@ class Dials:
     def close(self) -> None:
         """Close the pooled connections (also done by ``with Dials(...) as dials:``)."""
         self._transport.close()
-
-    def __enter__(self) -> Dials:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         # The credentials' own repr never shows the secret.

@@ -320,6 +320,14 @@ def test_device_token_pending_then_approved(signin: LocalServer, kind: str) -> N
     assert token.token_type == "Bearer" and token.expires_in == 3
 
 
+def test_with_block_closes_the_pooled_connections(signin: LocalServer) -> None:
+    with dials_client(signin) as auth:
+        auth.new_device()
+        pools = [adapter.poolmanager.pools for adapter in auth.session.adapters.values()]
+        assert sum(len(p) for p in pools) == 1  # the connection to the server
+    assert sum(len(p) for p in pools) == 0
+
+
 @pytest.mark.parametrize("kind", ["dials", "keycloak"])
 def test_denied(signin: LocalServer, kind: str) -> None:
     approver = Approver("deny")

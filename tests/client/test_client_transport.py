@@ -271,6 +271,14 @@ def test_one_connection_for_a_walk_and_all_routes(creds: Credentials, target: An
     assert pool.num_connections == 1, "every request must reuse the one kept-alive connection"
 
 
+def test_with_block_closes_the_pool(creds: Credentials, target: Any) -> None:
+    with Dials(creds, base_url=target.base_url) as dials:
+        dials.run.list()
+        pools = dials.session.get_adapter(dials.api_url).poolmanager.pools
+        assert len(pools) == 1
+    assert len(pools) == 0
+
+
 @pytest.mark.parametrize(
     ("strip", "route", "version"),
     [(False, None, None), (True, "api", "v1"), (True, "/api/", "/v1/"), (False, "api/", "v1/")],

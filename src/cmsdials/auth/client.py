@@ -28,11 +28,11 @@ import platform
 import time
 from collections.abc import Callable
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 import requests
 
+from cmsdials._closing import Closing
 from cmsdials._version import __version__
 from cmsdials.auth._responses import check, parse
 from cmsdials.auth.exceptions import (
@@ -102,7 +102,7 @@ def _print_device(device: Device) -> None:
     )
 
 
-class AuthClient:
+class AuthClient(Closing):
     """Client of the identity provider that issues DIALS tokens.
 
     Parameters
@@ -208,17 +208,6 @@ class AuthClient:
     def close(self) -> None:
         """Close the pooled connections."""
         self.session.close()
-
-    def __enter__(self) -> AuthClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- the device flow -----------------------------------------------------------------
 
