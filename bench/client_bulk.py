@@ -357,11 +357,11 @@ ANALYSIS = [
     "two cores, is a floor on the wall time. For th2 24x24 that floor is already above the "
     "time a 10x speed-up allows (a tenth of the incumbent's wall), before any waiting.",
     "- **th1: the server is the critical path** (its CPU is close to the client's wall "
-    "time). To find one ME among the ~120 of a th1 table, dials-local walks the primary key "
-    "over every ME of the selected datasets, because the `me_id` index does not hold the "
-    "ordering columns. An index on `(me_id, dataset_id, run_number, ls_number)`, with the "
-    "ME name resolved to an equality first, would let SQLite and PostgreSQL seek to each "
-    "page instead; not done yet.",
+    "time). Of dials-local's ~12 ms per 500-row page, the SQL is a small part (2-3 ms; an "
+    "index on `(me_id, dataset_id, run_number, ls_number)` measured only 1-1.5 ms faster, "
+    "so it was not added); the rest is Python per row and per request: building 500 row "
+    "objects, SQLAlchemy, JSON and the HTTP stack. A server that renders rows in the "
+    "database or in compiled code would move this bound.",
     "- **`workers=8` cannot beat a CPU-bound server.** With 20 ms of added latency it "
     "overlaps the waits (it is the fastest path there), but the server still has to produce "
     "every page on the same two cores, and eight walks decode on one interpreter; without "
