@@ -213,7 +213,7 @@ def profile_line(result: dict[str, Any], pages: int) -> str:
 
 def ratios(numerator: list[float], denominator: list[float]) -> list[float]:
     """Per-round ratios (same round = same load), for median and range."""
-    return [n / d for n, d in zip(numerator, denominator, strict=True)]
+    return [n / d for n, d in zip(numerator, denominator)]
 
 
 #: One instrumented run of the numpy path per scenario (see profile()).

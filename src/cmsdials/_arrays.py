@@ -75,7 +75,7 @@ class HistogramArray:
         axes = _axes(hist, self.binning)
         return [
             _one_hist(hist, axes, values, meta)
-            for values, meta in zip(self.data, _metadata_rows(self), strict=True)
+            for values, meta in zip(self.data, _metadata_rows(self))
         ]
 
 
@@ -83,8 +83,8 @@ def _metadata_rows(array: HistogramArray) -> list[dict[str, Any]]:
     keys = ("dataset_id", "run_number", "ls_number", "me_id", "entries", "file_id")
     columns = [getattr(array, key).tolist() for key in keys]
     rows = []
-    for values in zip(*columns, strict=True):
-        meta = dict(zip(keys, values, strict=True))
+    for values in zip(*columns):
+        meta = dict(zip(keys, values))
         meta["me"] = array.me_names.get(meta["me_id"])
         meta["dataset"] = array.dataset_names.get(meta["dataset_id"])
         rows.append(meta)
@@ -124,19 +124,17 @@ def histograms(columns: HistogramColumns) -> list[Any]:
         return []
     cols = columns.columns
     names = columns.layout.binning_fields
-    binnings = list(zip(*(cols[name].tolist() for name in names), strict=True))
+    binnings = list(zip(*(cols[name].tolist() for name in names)))
     keys = ("dataset_id", "dataset", "run_number", "ls_number", "me_id", "me", "entries",
             "file_id")  # fmt: skip
     plain = [c if isinstance(c, list) else c.tolist() for c in (cols[k] for k in keys)]
     axes_cache: dict[tuple[float, ...], tuple[Any, ...]] = {}
     out = []
-    for values, binning, meta in zip(
-        columns.data_arrays(), binnings, zip(*plain, strict=True), strict=True
-    ):
+    for values, binning, meta in zip(columns.data_arrays(), binnings, zip(*plain)):
         axes = axes_cache.get(binning)
         if axes is None:
             axes = axes_cache[binning] = _axes(hist, binning)
-        out.append(_one_hist(hist, axes, values, dict(zip(keys, meta, strict=True))))
+        out.append(_one_hist(hist, axes, values, dict(zip(keys, meta))))
     return out
 
 
@@ -200,7 +198,7 @@ def _stack(columns: HistogramColumns) -> HistogramArray:
 def _names(ids: np.ndarray, names: list[str]) -> dict[int, str]:
     """id -> name for the distinct ids (without a Python int per row)."""
     distinct, first = np.unique(ids, return_index=True)
-    return {int(i): names[int(k)] for i, k in zip(distinct, first, strict=True)}
+    return {int(i): names[int(k)] for i, k in zip(distinct, first)}
 
 
 def _single_binning(columns: HistogramColumns) -> bool:

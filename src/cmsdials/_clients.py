@@ -9,16 +9,18 @@ on top of the same transport.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import TypeAdapter
 
 from cmsdials import _filters as filters
 from cmsdials import _models as models
 from cmsdials._decode import decode_json
-from cmsdials._resources import PaginatedResource, Route, UnpaginatedResource
-from cmsdials._transport import Retries, Transport
+from cmsdials._resources import PaginatedResource, Route, UnpaginatedResource, transport_for
+from cmsdials._transport import DEFAULT_TIMEOUT, Retries, Timeout, Transport
+from cmsdials.auth.base import BaseCredentials
 from cmsdials.errors import APIError
+from cmsdials.utils._base_client import BaseAPIClient
 
 __all__ = [
     "DatasetIndexClient",
@@ -202,10 +204,9 @@ class MLBadLumisectionClient(
         ordering=("model_id", "dataset_id", "run_number", "ls_number", "me_id"),
     )
 
-    def __init__(self, transport: Transport) -> None:
-        super().__init__(transport)
-        # Set once a server answered 405 to the GET form: go straight to POST afterwards.
-        self._post_only = False
+    # Set (on the instance) once a server answered 405 to the GET form of the JSON
+    # reports: go straight to POST afterwards.
+    _post_only = False
 
     def _report(
         self,
@@ -272,16 +273,43 @@ class MLBadLumisectionClient(
         return result
 
 
-class OMSProxyClient:
-    """``oms-proxy/``: queries to CMS OMS through DIALS (no workspace)."""
+class _UnscopedClient(BaseAPIClient):
+    """A route outside any workspace: ``(creds, base_url, route, version)``, or the
+    :class:`Transport` of a :class:`~cmsdials.Dials`."""
 
-    path = "oms-proxy/"
+    path: ClassVar[str]
+    #: Default ``(connect, read)`` timeout of the requests (configurable on ``Dials``).
+    default_timeout: ClassVar[Timeout] = DEFAULT_TIMEOUT
 
-    def __init__(self, transport: Transport) -> None:
-        self._transport = transport
+    def __init__(
+        self,
+        creds: BaseCredentials | Transport,
+        base_url: str | None = None,
+        route: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        self._transport = transport_for(creds, None, base_url, route, version)
+        super().__init__(self._transport.base_url, self._transport.route, self._transport.version)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.lookup_url = cls.path  # the 2.x name
+
+    lookup_url: ClassVar[str]
+
+    @property
+    def creds(self) -> BaseCredentials:
+        """The credentials every request is sent with."""
+        return self._transport.creds
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._transport.url(self.path)}>"
+
+
+class OMSProxyClient(_UnscopedClient):
+    """``oms-proxy/``: queries to CMS OMS through DIALS (no workspace)."""
+
+    path = "oms-proxy/"
 
     def query(
         self,
@@ -311,16 +339,10 @@ class OMSProxyClient:
         return result
 
 
-class WorkspaceClient:
+class WorkspaceClient(_UnscopedClient):
     """``workspaces/``: the workspaces DIALS knows and the caller's default one."""
 
     path = "workspaces/"
-
-    def __init__(self, transport: Transport) -> None:
-        self._transport = transport
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._transport.url(self.path)}>"
 
     def list(self, retries: Retries = None) -> Any:
         """``GET workspaces/`` as raw JSON (e.g. ``{"workspaces": ["csc", ...]}``)."""

@@ -18,16 +18,17 @@ from cmsdials._decode import ReusableParser, columnar_available, decode_json, pa
 from cmsdials._filters import PaginatedFilters
 from cmsdials._partition import partition_query
 from cmsdials._progress import PageProgress, Progress, RowProgress, progress_wanted
-from cmsdials._results import Paginated
+from cmsdials._results import Paginated, page_url
 from cmsdials._transport import Retries, Transport
 from cmsdials._walk import FetchPage, Partition, Walk, WalkState
 from cmsdials._warmup import warm_up
+from cmsdials.errors import APIError, ResponseDecodeError, ResponseFormatError
 
 if TYPE_CHECKING:
     from cmsdials._layout import Layout
     from cmsdials._resources import PaginatedResource
 
-__all__ = ["collect", "fetcher", "walk_progress"]
+__all__ = ["collect", "exc_type_name", "fetcher", "walk_progress"]
 
 #: The server's default and largest page sizes (CONTRACT §5.1).
 _DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE = 10, 500
@@ -135,6 +136,7 @@ class _ModelSink:
 
     def result(self, page_model: type[Paginated[Any]], **fields: Any) -> Paginated[Any]:
         # Rows were validated page by page: build the container without re-validating.
+        fields["next"] = page_url(fields["next"])
         return page_model.model_construct(results=self.models, **fields)
 
 
@@ -155,12 +157,37 @@ def _resumed(
         return WalkState(filters, [done]), filters
     if resume_from.next is not None:
         part = Partition(
-            filters, started=True, next_token=resume_from.next_token, next_url=resume_from.next
+            filters,
+            started=True,
+            next_token=resume_from.next_token,
+            next_url=str(resume_from.next),
         )
         return WalkState(filters, [part]), filters
     # It failed before its first page: start where it started.
     start = started.next_token if isinstance(started, PaginatedFilters) else filters.next_token
     return None, filters.with_token(start)
+
+
+#: The names cmsdials 2.4.1 reports in ``exc_type`` for what it raised where this client
+#: raises its own subclasses: scripts compare ``exc_type`` with these strings.
+_INCUMBENT_EXC_NAMES = (
+    (APIError, "HTTPError"),  # 2.4.1: requests' raise_for_status()
+    (ResponseDecodeError, "JSONDecodeError"),  # 2.4.1: requests' Response.json()
+    (ResponseFormatError, "ValidationError"),  # 2.4.1: pydantic validation of the page
+)
+
+
+def exc_type_name(exc: BaseException) -> str:
+    """``exc_type`` of an interrupted walk: the class name 2.4.1 reports for it.
+
+    Our API errors subclass ``requests.HTTPError`` (``NotFoundError``, ``ServerError``,
+    ...); 2.4.1 reports the ``requests`` class itself, so that is the name given here.
+    Network errors are the ``requests`` exceptions in both clients.
+    """
+    for kind, name in _INCUMBENT_EXC_NAMES:
+        if isinstance(exc, kind):
+            return name
+    return type(exc).__name__
 
 
 def _next_url(state: WalkState, transport: Transport, path: str) -> str | None:
@@ -256,8 +283,12 @@ def collect(
         page_model,
         next=_next_url(state, transport, path) if state is not None else None,
         previous=None,
-        exc_type=type(failure).__name__ if failure is not None else None,
-        exc_formatted="".join(traceback.format_exception(failure)) if failure else None,
+        exc_type=exc_type_name(failure) if failure is not None else None,
+        exc_formatted=(
+            "".join(traceback.format_exception(type(failure), failure, failure.__traceback__))
+            if failure is not None
+            else None
+        ),
     )
     result._filters = state.filters if state is not None else filters
     result._walk = state

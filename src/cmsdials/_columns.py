@@ -120,9 +120,7 @@ class HistogramColumns:
             values = self.values[starts[:, None] + np.arange(width)].ravel()
         else:
             values = (
-                np.concatenate(
-                    [self.values[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
-                )
+                np.concatenate([self.values[s:e] for s, e in zip(starts.tolist(), ends.tolist())])
                 if len(rows)
                 else np.empty(0, np.float64)
             )
@@ -153,10 +151,7 @@ class HistogramColumns:
             names = self.layout.fields
             construct = model.model_construct
             ordered = [plain[name] for name in names]
-            return [
-                construct(**dict(zip(names, values, strict=True)))
-                for values in zip(*ordered, strict=True)
-            ]
+            return [construct(**dict(zip(names, values))) for values in zip(*ordered)]
 
     @classmethod
     def from_models(cls, layout: Layout, rows: Sequence[Any]) -> HistogramColumns:

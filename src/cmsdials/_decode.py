@@ -257,7 +257,7 @@ def decode_histogram_page(
         ) from exc
     names = (*layout.ints, *layout.floats, *layout.strings)
     collected: list[list[Any]] = [[] for _ in names]
-    pairs = list(zip(names, [values.append for values in collected], strict=True))
+    pairs = list(zip(names, [values.append for values in collected]))
     arrays: list[Any] = []  # each row's `data`, still in the parsed document
     lines: list[int] = []
     two_d = layout.dims == 2
@@ -276,7 +276,7 @@ def decode_histogram_page(
     if not all(link is None or isinstance(link, str) for link in head):
         raise ResponseFormatError(f"unexpected page links: {head!r}")
 
-    by_name = dict(zip(names, collected, strict=True))
+    by_name = dict(zip(names, collected))
     columns: dict[str, Any] = {name: _integers(name, by_name[name]) for name in layout.ints}
     columns.update({name: _floats(name, by_name[name]) for name in layout.floats})
     columns.update({name: _strings(name, by_name[name]) for name in layout.strings})
@@ -299,8 +299,8 @@ def decode_histogram_page(
     # a third of wrapping it in an ndarray first (it matters for short rows, th1).
     target = values.data.cast("B")
     width = values.itemsize
-    bounds = zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)
-    for row, (data, (start, end)) in enumerate(zip(arrays, bounds, strict=True)):
+    bounds = zip(offsets[:-1].tolist(), offsets[1:].tolist())
+    for row, (data, (start, end)) in enumerate(zip(arrays, bounds)):
         try:
             buffer = memoryview(data.as_buffer(of_type="d"))  # bytes ("B") of float64s
         except (AttributeError, TypeError, ValueError) as exc:
@@ -350,7 +350,7 @@ def page_decoder(
                 with gc_paused():
                     page = validate(body)
         if on_next is not None and head is None:
-            on_next(page.next)
+            on_next(None if page.next is None else str(page.next))
         return page
 
     return decode

@@ -41,7 +41,7 @@ def _as_int_list(value: Any) -> Any:
         return [value]
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
-    if isinstance(value, tuple | set | frozenset):
+    if isinstance(value, (tuple, set, frozenset)):
         return list(value)
     return value
 
@@ -53,7 +53,7 @@ IntList = Annotated[list[int], BeforeValidator(_as_int_list)]
 def _param(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return ",".join(_param(item) for item in value)
     return str(value)
 
@@ -66,7 +66,9 @@ class BaseFilters(BaseModel):
     that is sent.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, defer_build=True, protected_namespaces=()
+    )
 
     _renamed: ClassVar[Mapping[str, str]] = {}
 
@@ -118,6 +120,15 @@ class BaseFilters(BaseModel):
             name: _param(value)
             for name, value in self
             if value is not None and not (isinstance(value, list) and not value)
+        }
+
+    def cleandict(self) -> dict[str, Any]:
+        """The filters as 2.x sent them: ``None`` left out, lists comma-joined, other
+        values as they are (``requests`` turns them into text)."""
+        return {
+            name: _param(value) if isinstance(value, (list, tuple)) else value
+            for name, value in self
+            if value is not None
         }
 
     def with_token(self, next_token: str | None) -> BaseFilters:

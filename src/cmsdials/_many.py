@@ -28,7 +28,7 @@ def _path(resource: Resource[Any, Any], key: Any) -> str:
     route = resource.route
     if isinstance(key, Mapping):
         return route.object_path(**key)
-    if isinstance(key, tuple | list):
+    if isinstance(key, (tuple, list)):
         return route.object_path(*key)
     return route.object_path(key)
 

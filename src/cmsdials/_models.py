@@ -41,7 +41,7 @@ __all__ = [
 class Row(BaseModel):
     """Base of the row models: unknown keys are ignored, not errors."""
 
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+    model_config = ConfigDict(extra="ignore", defer_build=True, protected_namespaces=())
 
 
 class DatasetIndex(Row):
@@ -156,19 +156,17 @@ class MLModelsIndex(Row):
     Accepts both generations: the original shape (``model_id``, ``filename``,
     ``target_me``, ``active``) and the newer one (``id``, ``name``, ``revision``, ...).
     ``id`` and ``model_id`` always both hold the model's id.
+
+    Fields are in cmsdials 2.4.1's order (the newer shape), then the original
+    generation's; ``to_pandas`` columns follow it.
     """
 
-    # Both generations
-    active: bool
-    # Original generation (DIALS 1.x)
-    model_id: int | None = None
-    filename: str | None = None
-    target_me: str | None = None
-    # Newer generation
+    # Newer generation (the fields of cmsdials 2.4.1's model, in its order)
     id: int | None = None
     name: str | None = None
     revision: int | None = None
     ready: bool | None = None
+    active: bool  # both generations
     type: str | None = None
     anomaly_threshold: float | None = None
     builtin_threshold: bool | None = None
@@ -184,6 +182,10 @@ class MLModelsIndex(Row):
     modified_by: str | None = None
     created_at: datetime | None = None
     modified_at: datetime | None = None
+    # Original generation (DIALS 1.x); dials-local sends both (CONTRACT §7.8)
+    model_id: int | None = None
+    filename: str | None = None
+    target_me: str | None = None
 
     @model_validator(mode="after")
     def _same_id(self) -> MLModelsIndex:
@@ -201,16 +203,18 @@ class MLBadLumisection(Row):
 
     Accepts both generations: ``file_id``/``me_id``/``mse`` (original) and
     ``metric_value`` (newer); ``mse`` and ``metric_value`` are filled from each other.
+    Fields are in cmsdials 2.4.1's order, then the original generation's.
     """
 
     model_id: int
     dataset_id: int
     run_number: int
     ls_number: int
+    metric_value: float | None = None
+    # Original generation; dials-local sends both (CONTRACT §7.9)
     file_id: int | None = None
     me_id: int | None = None
     mse: float | None = None
-    metric_value: float | None = None
 
     @model_validator(mode="after")
     def _same_metric(self) -> MLBadLumisection:

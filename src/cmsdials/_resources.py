@@ -13,19 +13,32 @@ import builtins
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import EllipsisType
-from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+
+from typing_extensions import TypeAlias
 
 from cmsdials._collect import collect
-from cmsdials._decode import list_decoder, model_decoder, page_decoder
+from cmsdials._decode import decode_json, list_decoder, model_decoder, page_decoder
 from cmsdials._filters import BaseFilters, PaginatedFilters
 from cmsdials._many import get_many
 from cmsdials._models import Row
 from cmsdials._results import Paginated
 from cmsdials._stream import Stream
-from cmsdials._transport import Retries, Transport
+from cmsdials._transport import DEFAULT_TIMEOUT, Retries, Timeout, Transport
+from cmsdials.auth.base import BaseCredentials
+from cmsdials.utils._base_client import BaseAPIClient
 
-__all__ = ["FilterArg", "PaginatedResource", "Resource", "Route", "UnpaginatedResource"]
+if TYPE_CHECKING:
+    from types import EllipsisType
+
+__all__ = [
+    "FilterArg",
+    "PaginatedResource",
+    "Resource",
+    "Route",
+    "UnpaginatedResource",
+    "transport_for",
+]
 
 RowT = TypeVar("RowT", bound=Row)
 FilterT = TypeVar("FilterT", bound=BaseFilters)
@@ -110,7 +123,7 @@ class Route:
 
 def _segment(name: str, value: Any) -> str:
     """One path segment: a non-negative integer (the server only routes ``\\d+``)."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     text = str(value).strip()
     if not text.isdigit():
@@ -118,36 +131,118 @@ def _segment(name: str, value: Any) -> str:
     return text
 
 
-class Resource(Generic[RowT, FilterT]):
+def transport_for(
+    creds: BaseCredentials | Transport,
+    workspace: str | None = None,
+    base_url: str | None = None,
+    route: str | None = None,
+    version: str | None = None,
+) -> Transport:
+    """The transport of a client built on its own (2.x style) or by :class:`~cmsdials.Dials`.
+
+    :class:`~cmsdials.Dials` hands its one shared :class:`Transport` to every route; a
+    route client made on its own, ``RunClient(creds, "tracker", base_url=...)``, gets a
+    transport (and connection pool) of its own.
+    """
+    if isinstance(creds, Transport):
+        if any(arg is not None for arg in (workspace, base_url, route, version)):
+            raise TypeError("give either a Transport or workspace/base_url/route/version")
+        return creds
+    return Transport(creds, base_url=base_url, route=route, version=version, workspace=workspace)
+
+
+class Resource(BaseAPIClient, Generic[RowT, FilterT]):
     """A DIALS route: ``get`` one object by its keys.
 
     Subclasses set :attr:`route`; ``get`` then takes that route's keys as arguments
     (``help()`` and ``inspect.signature`` show them).  Calling the resource is the same as
     calling ``get``: ``dials.ml_models_index(model_id=1)``.
+
+    Parameters
+    ----------
+    creds:
+        Credentials (:mod:`cmsdials.auth`), or the :class:`Transport` of a
+        :class:`~cmsdials.Dials` (then nothing else is given).
+    workspace, base_url, route, version:
+        As for :class:`~cmsdials.Dials`.
+
+    The 2.x class attributes are derived from :attr:`route`: ``lookup_url`` (its path),
+    ``data_model`` (row model), ``filter_class`` and ``pagination_model``.
     """
 
     route: ClassVar[Route]
+    lookup_url: ClassVar[str]
+    data_model: ClassVar[type[Row]]
+    filter_class: ClassVar[type[BaseFilters]]
+    pagination_model: ClassVar[type[Paginated[Any]]]  # paginated routes only
+    #: Default ``(connect, read)`` timeout of the requests (configurable on ``Dials``).
+    default_timeout: ClassVar[Timeout] = DEFAULT_TIMEOUT
 
-    def __init__(self, transport: Transport) -> None:
-        self._transport = transport
+    def __init__(
+        self,
+        creds: BaseCredentials | Transport,
+        workspace: str | None = None,
+        base_url: str | None = None,
+        route: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        self._transport = transport_for(creds, workspace, base_url, route, version)
+        # BaseAPIClient.__init__ is not called: here ``route`` names the route's
+        # declaration (a class attribute, unlike 2.x's "api/"), and the URL parts are
+        # the transport's.
+        self.base_url = self._transport.base_url
+        self.version = self._transport.version
+
+    @property
+    def api_url(self) -> str:
+        """The prefix of the route, e.g. ``https://cmsdials-api.web.cern.ch/api/v1/``."""
+        return self._transport.api_url
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         route = cls.__dict__.get("route")
         if isinstance(route, Route):
             setattr(cls, "get", _typed_get(cls, route))  # noqa: B010 - built per route
+            cls.lookup_url = route.path
+            cls.data_model = route.row
+            cls.filter_class = route.filters
+            if route.page is not None:
+                cls.pagination_model = route.page
+
+    @property
+    def creds(self) -> BaseCredentials:
+        """The credentials every request of this route is sent with."""
+        return self._transport.creds
+
+    @property
+    def workspace(self) -> str | None:
+        """The workspace sent in the ``Workspace`` header, or ``None``."""
+        return self._transport.workspace
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._transport.url(self.route.path)}>"
 
-    def get(self, *keys: Any, retries: Retries = None, **named_keys: Any) -> RowT:
-        """One object by its key fields; raises ``NotFoundError`` (404) if absent."""
+    def get(
+        self,
+        *keys: Any,
+        retries: Retries = None,
+        params: Mapping[str, Any] | None = None,
+        return_raw_json: bool = False,
+        **named_keys: Any,
+    ) -> RowT:
+        """One object by its key fields; raises ``NotFoundError`` (404) if absent.
+
+        ``params``: extra query parameters; ``return_raw_json``: the decoded JSON as the
+        server sent it instead of the row model.
+        """
+        decoder = decode_json if return_raw_json else model_decoder(self.route.row)
         return cast(
             RowT,
             self._transport.request(
                 "GET",
                 self.route.object_path(*keys, **named_keys),
-                model_decoder(self.route.row),
+                decoder,
+                params=params,
                 retries=retries,
             ),
         )
@@ -210,23 +305,35 @@ def _typed_get(cls: type[Resource[Any, Any]], route: Route) -> Callable[..., Any
     """``Resource.get`` with the route's keys as its visible signature."""
     generic = Resource.get
 
-    def get(self: Resource[Any, Any], *keys: Any, retries: Retries = None, **named: Any) -> Any:
-        return generic(self, *keys, retries=retries, **named)
+    def get(
+        self: Resource[Any, Any],
+        *keys: Any,
+        retries: Retries = None,
+        params: Mapping[str, Any] | None = None,
+        return_raw_json: bool = False,
+        **named: Any,
+    ) -> Any:
+        return generic(
+            self, *keys, retries=retries, params=params, return_raw_json=return_raw_json, **named
+        )
 
-    params = list(route.key_signature().parameters.values())
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    options = [
+        inspect.Parameter("retries", keyword, default=None, annotation="int | Retry | None"),
+        inspect.Parameter("params", keyword, default=None, annotation="Mapping[str, Any] | None"),
+        inspect.Parameter("return_raw_json", keyword, default=False, annotation="bool"),
+    ]
+    keys = list(route.key_signature().parameters.values())
     self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    retries_param = inspect.Parameter(
-        "retries", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="int | Retry | None"
-    )
     get.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [self_param, *params, retries_param], return_annotation=route.row.__name__
+        [self_param, *keys, *options], return_annotation=route.row.__name__
     )
     get.__name__ = "get"
     get.__qualname__ = f"{cls.__qualname__}.get"
     get.__module__ = cls.__module__
-    keys = ", ".join(route.keys + route.optional_keys)
+    names = ", ".join(route.keys + route.optional_keys)
     get.__doc__ = (
-        f"One {route.row.__name__} by ({keys}): ``GET {route.path}"
+        f"One {route.row.__name__} by ({names}): ``GET {route.path}"
         + "".join(f"{{{k}}}/" for k in route.keys)
         + "``.\n\n"
         + (
@@ -235,6 +342,8 @@ def _typed_get(cls: type[Resource[Any, Any]], route: Route) -> Callable[..., Any
             else ""
         )
         + "``retries``: an int, a ``urllib3.util.Retry`` or None (the default policy).\n"
+        "``params``: extra query parameters.  ``return_raw_json=True``: the server's JSON "
+        "(a dict) instead of the model.\n"
         "Raises ``cmsdials.errors.NotFoundError`` when no such object exists."
     )
     return get

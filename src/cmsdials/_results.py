@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import AnyUrl, BaseModel, ConfigDict, PrivateAttr, TypeAdapter
 
 from cmsdials._layout import Layout, layout_of
 from cmsdials._optional import require
@@ -31,21 +31,45 @@ if TYPE_CHECKING:
     from cmsdials._columns import HistogramColumns
     from cmsdials._filters import BaseFilters
 
-__all__ = ["Paginated", "RowT", "next_token_of"]
+__all__ = ["DataCells", "Paginated", "RowT", "next_token_of", "page_url"]
 
 RowT = TypeVar("RowT", bound=BaseModel)
 _T = TypeVar("_T")
 
+#: How ``to_pandas`` holds each histogram's bins: ``"numpy"`` (views of the decoded
+#: buffer) or ``"list"`` (Python lists of floats, as cmsdials 2.4.1).
+DataCells = typing.Literal["numpy", "list"]
 
-def next_token_of(url: str | None) -> str | None:
+
+@cache
+def _url_adapter() -> TypeAdapter[AnyUrl]:
+    return TypeAdapter(AnyUrl)
+
+
+def page_url(url: str | AnyUrl | None) -> AnyUrl | None:
+    """``url`` as the ``AnyUrl`` that ``next``/``previous`` hold (``None`` stays ``None``).
+
+    Pages built without validation (``model_construct``: histogram columns, ``list_all``
+    results) get their links through here, so that every result holds the same type as
+    a validated page - and as cmsdials 2.4.1 (``resp.next.query_params()``).
+    """
+    if url is None or isinstance(url, AnyUrl):
+        return url
+    return _url_adapter().validate_python(url)
+
+
+def next_token_of(url: str | AnyUrl | None) -> str | None:
     """The ``next_token`` query parameter of a ``next`` URL (CONTRACT §5.4), if any.
 
     Clients never follow the URL itself: its host may be the server's internal name or
     use ``http://`` behind the production proxy; only the opaque cursor is reused.
     """
-    if not url:
+    if url is None:
         return None
-    values = parse_qs(urlsplit(url).query, keep_blank_values=True).get("next_token")
+    text = str(url)
+    if not text:
+        return None
+    values = parse_qs(urlsplit(text).query, keep_blank_values=True).get("next_token")
     return values[-1] if values and values[-1] else None
 
 
@@ -121,11 +145,12 @@ class Paginated(BaseModel, Generic[RowT]):
     Attributes
     ----------
     next:
-        URL of the following page; for ``list_all`` the ``next`` of the last page fetched,
-        non-null when the walk stopped early (``max_pages`` or a failure with
-        ``keep_failed=True``) - pass the result as ``resume_from=`` to continue.
+        URL of the following page (a ``pydantic.AnyUrl``, as in cmsdials 2.4.1:
+        ``next.query_params()``, ``str(next)``); for ``list_all`` the ``next`` of the last
+        page fetched, non-null when the walk stopped early (``max_pages`` or a failure
+        with ``keep_failed=True``) - pass the result as ``resume_from=`` to continue.
     previous:
-        URL of the preceding page (always ``None`` for ``list_all`` results).
+        URL of the preceding page, an ``AnyUrl`` (always ``None`` for ``list_all``).
     results:
         The rows, in the server's order (for th1/th2: built on first access).
     exc_type, exc_formatted:
@@ -139,8 +164,8 @@ class Paginated(BaseModel, Generic[RowT]):
     # Schemas are built on first use, not at import (most scripts touch one route).
     model_config = ConfigDict(defer_build=True)
 
-    next: str | None
-    previous: str | None
+    next: AnyUrl | None
+    previous: AnyUrl | None
     results: list[RowT]
     exc_type: str | None = None
     exc_formatted: str | None = None
@@ -190,10 +215,14 @@ class Paginated(BaseModel, Generic[RowT]):
 
     @classmethod
     def from_columns(
-        cls, next: str | None, previous: str | None, columns: HistogramColumns, **fields: Any
+        cls,
+        next: str | AnyUrl | None,
+        previous: str | AnyUrl | None,
+        columns: HistogramColumns,
+        **fields: Any,
     ) -> Self:
         """A result whose rows are ``columns`` (``results`` is built on first access)."""
-        page = cls.model_construct(next=next, previous=previous, **fields)
+        page = cls.model_construct(next=page_url(next), previous=page_url(previous), **fields)
         page._columns = columns
         return page
 
@@ -259,18 +288,31 @@ class Paginated(BaseModel, Generic[RowT]):
             )
         return layout
 
-    def to_pandas(self) -> pd.DataFrame:
+    def to_pandas(self, data_as: DataCells = "numpy") -> pd.DataFrame:
         """The rows as a ``pandas.DataFrame``, one column per model field.
 
-        For th1/th2 the ``data`` column holds one numpy array per row: ``(x_bin,)``, or
-        ``(y_bin, x_bin)`` indexed ``[iy, ix]`` (views of one buffer, no copy).
+        Columns come in the order of cmsdials 2.4.1's models (for th1/th2: ``dataset``,
+        ``me``, ``dataset_id``, ...), fields 2.4.1 does not have after them; ``x_bin``
+        and ``y_bin`` are float64 as there.
+
+        For th1/th2, ``data_as`` chooses the ``data`` cells:
+
+        * ``"numpy"`` (default): th1 cells are float64 arrays ``(x_bin,)``; th2 cells are
+          lists of ``y_bin`` float64 arrays (lines ``data[iy]``).  All are views of one
+          buffer: no Python float per bin (docs/bulk.md has the measurements).
+          ``np.stack(df.data)``, ``np.array(df.data.tolist())``, ``df.data[k][iy][ix]``,
+          ``len``, iteration, ``df.to_parquet``, ``df.to_json`` give what 2.4.1's lists give.
+        * ``"list"``: Python lists of floats (th2: lists of lists), exactly 2.4.1's cells.
+
         Needs the ``pandas`` extra (``pip install 'cmsdials[pandas]'``).
         """
         from cmsdials._tables import histogram_frame, model_frame
 
+        if data_as not in ("numpy", "list"):
+            raise ValueError(f"data_as must be 'numpy' or 'list', not {data_as!r}")
         require("pandas", "pandas", "to_pandas()")
         if type(self).histogram_layout() is not None:
-            return histogram_frame(self.histogram_columns())
+            return histogram_frame(self.histogram_columns(), data_as)
         return model_frame(self.row_model(), self.results)
 
     def to_numpy(self, by_me: bool | None = None) -> HistogramArray | dict[str, HistogramArray]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from cmsdials._collect import collect, fetcher, walk_progress
 from cmsdials._filters import PaginatedFilters
 from cmsdials._partition import partition_query
-from cmsdials._results import Paginated
+from cmsdials._results import DataCells, Paginated
 from cmsdials._transport import Retries
 from cmsdials._walk import Walk
 from cmsdials._warmup import warm_up
@@ -153,9 +153,9 @@ class Stream(Generic[RowT, PageT]):
         self.resource.page_model()._require_histograms("to_numpy()")
         return self.collect().to_numpy(by_me=by_me)
 
-    def to_pandas(self) -> pd.DataFrame:
+    def to_pandas(self, data_as: DataCells = "numpy") -> pd.DataFrame:
         """All rows as a DataFrame (see ``Paginated.to_pandas``)."""
-        return self.collect().to_pandas()
+        return self.collect().to_pandas(data_as)
 
     def to_arrow(self) -> pa.Table:
         """All rows as a ``pyarrow.Table`` (see ``Paginated.to_arrow``)."""

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
+from cmsdials._gc import gc_paused
 from cmsdials._optional import require
 
 if typing.TYPE_CHECKING:
@@ -25,6 +26,7 @@ if typing.TYPE_CHECKING:
     from cmsdials._columns import HistogramColumns
 
 __all__ = [
+    "INCUMBENT_FRAME_COLUMNS",
     "arrow_schema",
     "csv_rows",
     "histogram_frame",
@@ -39,21 +41,69 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 
 
-def histogram_frame(columns: HistogramColumns) -> pd.DataFrame:
-    """The rows as a DataFrame; ``data`` holds one numpy array per row (views, no copy)."""
+#: cmsdials 2.4.1's column order for th1/th2 frames: its models' field order, which puts
+#: the two names first (the server sends ``dataset_id`` first).  Scripts written for it
+#: may select columns by position.
+INCUMBENT_FRAME_COLUMNS = {
+    1: ("dataset", "me", "dataset_id", "file_id", "run_number", "ls_number", "me_id",
+        "x_min", "x_max", "x_bin", "entries", "data"),
+    2: ("dataset", "me", "dataset_id", "file_id", "run_number", "ls_number", "me_id",
+        "x_min", "x_max", "x_bin", "y_min", "y_max", "y_bin", "entries", "data"),
+}  # fmt: skip
+
+#: Fields 2.4.1's models declare as ``float``: their frame columns are float64 there.
+_INCUMBENT_FLOATS = ("x_bin", "y_bin")
+
+
+def _data_cells(columns: HistogramColumns, data_as: str) -> Any:
+    """The ``data`` column of a histogram frame, as a 1-D object array.
+
+    ``"numpy"``: th1 cells are 1-D float64 arrays; th2 cells are lists of 1-D float64
+    arrays (one per line ``data[iy]``), not 2-D arrays: Arrow (``df.to_parquet``) only
+    converts 1-D arrays inside a cell.  All are views of ``columns.values``.
+    ``"list"``: Python lists of floats (lists of lists for th2), as cmsdials 2.4.1.
+    """
     import numpy as np
 
+    n = len(columns)
+    shape = columns.uniform_shape()
+    with gc_paused():  # millions of new objects (floats or views): nothing to collect
+        if data_as == "list":
+            if shape is not None:
+                cells: list[Any] = columns.values.reshape((n, *shape)).tolist()
+            else:
+                cells = [array.tolist() for array in columns.data_arrays()]
+        elif columns.layout.dims == 1:
+            cells = columns.data_arrays()
+        elif shape is not None:
+            height = shape[0]
+            lines = list(columns.values.reshape((n * height, shape[1])))
+            cells = [lines[k * height : (k + 1) * height] for k in range(n)]
+        else:
+            cells = [list(array) for array in columns.data_arrays()]
+        # Filled element by element: handing numpy a list of equally shaped arrays (or
+        # lists) would stack them into one multi-dimensional array instead.
+        data = np.empty(n, dtype=object)
+        for position, cell in enumerate(cells):
+            data[position] = cell
+    return data
+
+
+def histogram_frame(columns: HistogramColumns, data_as: str = "numpy") -> pd.DataFrame:
+    """The rows as a DataFrame with 2.4.1's columns, order and dtypes (see ``to_pandas``)."""
     pandas = require("pandas", "pandas", "to_pandas()")
     layout = columns.layout
-    arrays = columns.data_arrays()
-    # An object array filled element by element: handing numpy a list of equally shaped
-    # arrays would stack them into one 3-D array instead.
-    data = np.empty(len(arrays), dtype=object)
-    for position, array in enumerate(arrays):
-        data[position] = array
-    values = {name: columns.columns[name] for name in layout.fields if name != "data"}
-    values["data"] = data
-    return pandas.DataFrame(values, columns=list(layout.fields))
+    order = INCUMBENT_FRAME_COLUMNS[layout.dims]
+    names = [*order, *(name for name in layout.fields if name not in order)]
+    values: dict[str, Any] = {}
+    for name in names:
+        if name == "data":
+            values[name] = _data_cells(columns, data_as)
+        elif name in _INCUMBENT_FLOATS:
+            values[name] = columns.columns[name].astype("float64")
+        else:
+            values[name] = columns.columns[name]
+    return pandas.DataFrame(values, columns=names)
 
 
 def model_frame(model: type[BaseModel], rows: Sequence[BaseModel]) -> pd.DataFrame:
@@ -129,6 +179,10 @@ def histogram_schema(dims: int) -> pa.Schema:
     return pa.schema(fields)
 
 
+# `X | Y` annotations have their own origin from Python 3.10 on (typing.Union before).
+_UNION_ORIGINS = (typing.Union, getattr(types, "UnionType", typing.Union))
+
+
 def _arrow_type(pa: Any, annotation: Any) -> tuple[Any, bool]:
     """Arrow type of a model field annotation; ``(type, is_json)``.
 
@@ -137,7 +191,7 @@ def _arrow_type(pa: Any, annotation: Any) -> tuple[Any, bool]:
     """
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+    if origin in _UNION_ORIGINS and len(args) == 1:
         annotation = args[0]
     simple = {
         int: pa.int64(),
@@ -185,7 +239,7 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, datetime.datetime):
         return value.isoformat()
-    if isinstance(value, list | dict):
+    if isinstance(value, (list, dict)):
         return orjson.dumps(value).decode()
     return value
 
@@ -204,7 +258,7 @@ def csv_rows(
             (c if isinstance(c, list) else c.tolist())
             for c in (columns.columns[name] for name in layout.fields if name != "data")
         ]
-        for values, data in zip(zip(*plain, strict=True), columns.data_arrays(), strict=True):
+        for values, data in zip(zip(*plain), columns.data_arrays()):
             yield [*values, orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()]
         return
     names = list(model.model_fields)

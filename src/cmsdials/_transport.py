@@ -16,13 +16,15 @@ methods and statuses are retried, how many times, the back-off, and ``Retry-Afte
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
+from typing_extensions import TypeAlias
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError
 from urllib3.util import Retry
@@ -32,6 +34,7 @@ from cmsdials.auth.base import BaseCredentials
 from cmsdials.errors import ResponseDecodeError, api_error_from
 
 __all__ = [
+    "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
@@ -62,6 +65,17 @@ Retries: TypeAlias = "int | Retry | None"
 Timeout: TypeAlias = "float | tuple[float | None, float | None] | None"
 
 DEFAULT_BASE_URL = "https://cmsdials-api.web.cern.ch/"
+
+#: Names the server that clients built without a ``base_url`` talk to (production when
+#: unset), so that an unchanged script can be pointed at a dev DIALS or a dials-local.
+BASE_URL_ENV = "DIALS_BASE_URL"
+
+
+def default_base_url() -> str:
+    """``$DIALS_BASE_URL`` if set, else production's URL."""
+    return os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
+
+
 DEFAULT_ROUTE = "api"
 DEFAULT_VERSION = "v1"
 
@@ -134,7 +148,31 @@ def _read_body(response: requests.Response) -> bytes:
     """
     content = b"".join(response.iter_content(_READ_CHUNK))
     response._content = content  # what Response.content caches after reading
+    _check_length(response, content)
     return content
+
+
+def _check_length(response: requests.Response, content: bytes) -> None:
+    """Raise ``ChunkedEncodingError`` for a body shorter or longer than its Content-Length.
+
+    urllib3 2 enforces the length itself; urllib3 1.26 (CMSSW, LCG) returns a body cut off
+    by a connection reset as if it were whole.  Encoded bodies are measured after decoding,
+    so only identity bodies can be checked.
+    """
+    declared = response.headers.get("Content-Length")
+    if declared is None or response.headers.get("Content-Encoding", "identity") != "identity":
+        return
+    try:
+        expected = int(declared)
+    except ValueError:
+        return
+    if len(content) != expected:
+        raise requests.exceptions.ChunkedEncodingError(
+            ProtocolError(
+                f"Connection broken: IncompleteRead({len(content)} bytes read, "
+                f"{expected - len(content)} more expected)"
+            )
+        )
 
 
 class Transport:
@@ -170,7 +208,7 @@ class Transport:
                 f"creds must be a cmsdials credentials object, not {type(creds).__name__}"
             )
         self.creds = creds
-        self.base_url = base_url or DEFAULT_BASE_URL
+        self.base_url = base_url or default_base_url()
         self.route = DEFAULT_ROUTE if route is None else route
         self.version = DEFAULT_VERSION if version is None else version
         self.workspace = workspace or None

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from cmsdials._filters import PaginatedFilters
 from cmsdials._results import Paginated, next_token_of
@@ -36,7 +36,7 @@ __all__ = ["FetchPage", "Partition", "Step", "Walk", "WalkState"]
 #: ``fetch(filters, on_next) -> page``: request the page that ``filters`` (with its
 #: ``next_token``) selects; call ``on_next(next_url)`` as soon as the page's ``next``
 #: link is known (possibly more than once, when the request is retried).
-FetchPage = Callable[[PaginatedFilters, Callable[[str | None], None]], Paginated[Any]]
+FetchPage = Callable[[PaginatedFilters, Callable[[Optional[str]], None]], Paginated[Any]]
 
 
 @dataclass
@@ -306,7 +306,7 @@ class Walk:
             if page is None:  # cancelled before it was requested
                 continue
             part.started = True
-            part.next_url = page.next
+            part.next_url = None if page.next is None else str(page.next)
             part.next_token = page.next_token
             part.done = part.next_token is None
             yield Step(chain.index, page)

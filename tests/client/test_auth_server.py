@@ -290,6 +290,11 @@ def test_guide_device_flow_example(
     creds = Credentials.from_authclient_token(token)
     approver.join()
     assert Path(creds.cache_path) == tmp_path / "xdg" / "cmsdials" / "creds"
+    # No client= given: the entry is keyed by the server that issued the token (not
+    # production), and that server's AuthClient refreshes it.
+    entries = json.loads(Path(creds.cache_path).read_text())["entries"]
+    assert set(entries) == {auth.cache_key}
+    assert creds.client is auth
     dials = Dials(creds, base_url=signin.base_url)
     rows = dials.dataset_index.list_all(DatasetIndexFilters())
     assert (

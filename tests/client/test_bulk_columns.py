@@ -15,6 +15,7 @@ from client_support import DATASET_ID, LS, RUN, TH1_ME, Truth
 from cmsdials import Dials, HistogramArray
 from cmsdials._decode import ReusableParser, decode_histogram_page
 from cmsdials._layout import LAYOUT_1D, LAYOUT_2D
+from cmsdials._tables import INCUMBENT_FRAME_COLUMNS
 from cmsdials.clients.h2d.models import PaginatedLumisectionHistogram2DList
 from cmsdials.errors import (
     MissingDependencyError,
@@ -111,8 +112,13 @@ def test_all_representations_agree_with_rows(dials: Dials, truth: Truth) -> None
     assert array.me_names == {100: first["me"]}
 
     frame = data.to_pandas()
-    assert list(frame.columns) == list(expected[0])
-    assert [a.tolist() for a in frame["data"]] == [row["data"] for row in expected]
+    # cmsdials 2.4.1's column order; th2 cells are lists of x_bin-long float64 lines.
+    assert (
+        list(frame.columns)
+        == list(INCUMBENT_FRAME_COLUMNS[2])
+        == sorted(expected[0], key=INCUMBENT_FRAME_COLUMNS[2].index)
+    )
+    assert [np.asarray(a).tolist() for a in frame["data"]] == [row["data"] for row in expected]
     assert frame.drop(columns="data").to_dict("records") == [
         {k: v for k, v in row.items() if k != "data"} for row in expected
     ]
@@ -138,13 +144,13 @@ def test_mixed_binnings_error_names_the_mes_or_split_by_me(dials: Dials, truth: 
     for name, array in by_me.items():
         rows = [row for row in data.results if row.me == name]
         assert array.data.tolist() == [row.data for row in rows]
-        assert [(d, r, ls, m) for d, r, ls, m in zip(array.dataset_id.tolist(), array.run_number.tolist(), array.ls_number.tolist(), array.me_id.tolist(), strict=True)] == [(r.dataset_id, r.run_number, r.ls_number, r.me_id) for r in rows]  # fmt: skip  # noqa: E501
+        assert [(d, r, ls, m) for d, r, ls, m in zip(array.dataset_id.tolist(), array.run_number.tolist(), array.ls_number.tolist(), array.me_id.tolist())] == [(r.dataset_id, r.run_number, r.ls_number, r.me_id) for r in rows]  # fmt: skip  # noqa: E501
     # Mixed shapes: variable lists in Arrow, per-row arrays in pandas.
     table = data.to_arrow()
     assert str(table.schema.field("data").type) == "list<item: list<item: double>>"
     assert table.column("data").to_pylist() == [row.data for row in data.results]
     frame = data.to_pandas()
-    assert [a.shape for a in frame["data"]] == [(r.y_bin, r.x_bin) for r in data.results]
+    assert [np.shape(a) for a in frame["data"]] == [(r.y_bin, r.x_bin) for r in data.results]
 
 
 def test_stream_to_numpy_equals_list_all(dials: Dials) -> None:
@@ -168,7 +174,7 @@ def test_empty_results_keep_their_shape(dials: Dials) -> None:
     assert isinstance(array, HistogramArray) and array.data.shape == (0, 0, 0) and len(array) == 0
     assert empty.to_numpy(by_me=True) == {}
     frame = empty.to_pandas()
-    assert frame.empty and list(frame.columns) == list(LAYOUT_2D.fields)
+    assert frame.empty and list(frame.columns) == list(INCUMBENT_FRAME_COLUMNS[2])
     assert empty.to_arrow().num_rows == 0 and empty.to_hist() == []
     assert empty.results == []
 

@@ -61,7 +61,7 @@ def test_csv_reads_back_equal(dials: Dials, tmp_path: Path) -> None:
     with open(path, newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert len(rows) == len(expected)
-    for got, want in zip(rows, expected, strict=True):
+    for got, want in zip(rows, expected):
         assert json.loads(got["data"]) == want["data"]
         for name, value in want.items():
             if name != "data":

@@ -103,7 +103,7 @@ def test_get_signatures_follow_the_route_keys() -> None:
     }
     for name, names in expected.items():
         params = inspect.signature(getattr(dials, name).get).parameters
-        assert list(params) == [*names, "retries"], name
+        assert list(params) == [*names, "retries", "params", "return_raw_json"], name
     assert inspect.signature(dials.ml_bad_lumis.get).parameters["me_id"].default is None
     with pytest.raises(TypeError, match="ls_number"):
         dials.h1d.get(1, 2)

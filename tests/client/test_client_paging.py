@@ -104,7 +104,7 @@ def test_resume_after_failure_on_first_page(dials: Dials, faults: Any) -> None:
     whole = dials.h1d.list_all(filters)
     faults("503@1x1")
     broken = dials.h1d.list_all(filters, retries=0, keep_failed=True)
-    assert broken.results == [] and broken.next is None and broken.exc_type == "ServerError"
+    assert broken.results == [] and broken.next is None and broken.exc_type == "HTTPError"
     resumed = dials.h1d.list_all(resume_from=broken)
     assert keys(resumed.results, *TH) == keys(whole.results, *TH)
 
@@ -158,6 +158,6 @@ def test_progress_bar_closed_on_error(
         retries=0,
         keep_failed=True,
     )
-    assert data.exc_type == "ServerError" and len(data.results) == 2
+    assert data.exc_type == "HTTPError" and len(data.results) == 2
     err = capsys.readouterr().err
     assert "Progress" in err and err.endswith("\n")  # tqdm wrote its final line on close

@@ -345,3 +345,21 @@ def test_workspace_routes(dials: Dials) -> None:
     listed = dials.workspace.list()
     assert "tracker" in listed["workspaces"] and "jetmet" in listed["workspaces"]
     assert dials.workspace.my_workspace() == {"workspace": "tracker"}
+
+
+def test_dials_base_url_env_points_unchanged_scripts_at_another_server(
+    target: Any, creds: Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cmsdials.auth.client import AuthClient
+
+    monkeypatch.setenv("DIALS_BASE_URL", target.base_url)
+    with Dials(creds) as dials:  # no base_url, as in scripts written for production
+        assert dials.base_url == target.base_url
+        assert dials.run.list().results
+    auth = AuthClient()
+    assert (auth.mode, auth.base_url) == ("dials", target.base_url)
+    # An explicit URL wins over the environment.
+    assert Dials(creds, base_url="http://127.0.0.2:9/").base_url == "http://127.0.0.2:9/"
+    monkeypatch.delenv("DIALS_BASE_URL")
+    assert Dials(creds).base_url == "https://cmsdials-api.web.cern.ch/"
+    assert AuthClient().mode == "keycloak"

@@ -57,9 +57,12 @@ def test_429_carries_retry_after(faulty: LocalServer) -> None:
 
 def test_reset_breaks_the_connection_in_the_middle_of_the_body(faulty: LocalServer) -> None:
     faulty.set_faults("reset@1x1")
-    with pytest.raises(requests.exceptions.ChunkedEncodingError) as info:
-        get(faulty)
-    assert "IncompleteRead" in str(info.value)  # some bytes arrived, then the connection broke
+    try:
+        response = get(faulty)
+    except requests.exceptions.ChunkedEncodingError as exc:  # urllib3 2 checks the length
+        assert "IncompleteRead" in str(exc)  # some bytes arrived, then the connection broke
+    else:  # urllib3 1.26 returns what arrived: fewer bytes than announced
+        assert 0 < len(response.content) < int(response.headers["Content-Length"])
     assert get(faulty).json()["results"]
 
 

@@ -2,19 +2,17 @@
 Keycloak endpoints (CONTRACT §3.6) and reads data - run unmodified, as a black box, in its
 own virtualenv.
 
-The virtualenv is the Python named by ``DIALS_INCUMBENT_PYTHON``, or one created once in
-``~/.cache/dials-local-tests/`` (``pip install cmsdials==2.4.1``; needs the network the
-first time).  Without it the tests are skipped on a developer machine and fail on CI.
+The interpreter comes from ``tests/incumbent.py``: the Python named by
+``DIALS_INCUMBENT_PYTHON``, or a virtualenv created once in ``~/.cache/dials-local-tests/``.
+Without it the tests are skipped on a developer machine and fail on CI.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import venv
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +20,9 @@ import pytest
 from routes_truth import rows
 from test_signin_browser import JETMET_ROLE, Browser, add_user, signin_server
 
+import incumbent
 from dials_local.testing import LocalServer
 
-INCUMBENT = "cmsdials==2.4.1"
 API_CLIENT = "incumbent-bot"
 API_SECRET = "incumbent-secret-0123456789-abcdefghijklmnop"
 
@@ -68,43 +66,10 @@ print(json.dumps({
 """
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "dials-local-tests" / INCUMBENT.replace("==", "-")
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def incumbent_python() -> Path:
-    """A Python whose ``cmsdials`` is the incumbent release (created on first use)."""
-    configured = os.environ.get("DIALS_INCUMBENT_PYTHON")
-    if configured:
-        return Path(configured)
-    home = _cache_dir()
-    python = home / "bin" / "python"
-    marker = home / ".installed"
-    if not marker.exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(home)
-        done = subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", INCUMBENT],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            _missing(f"could not install {INCUMBENT}: {done.stderr[-2000:]}")
-        marker.touch()
-    return python
-
-
-def _clean_env() -> dict[str, str]:
-    """The environment without anything that would make our own cmsdials importable."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    """A Python whose ``cmsdials`` is the incumbent release (``tests/incumbent.py``)."""
+    return incumbent.incumbent_python()
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +107,7 @@ def test_incumbent_signs_in_with_client_credentials_and_reads_data(
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env=_clean_env(),
+        env=incumbent.clean_env(),
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -168,7 +133,7 @@ def test_incumbent_device_flow_with_token_exchange(
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
-        env=_clean_env(),
+        env=incumbent.clean_env(),
     )
     try:
         assert process.stderr is not None

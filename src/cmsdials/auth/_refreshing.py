@@ -87,20 +87,7 @@ class RefreshingCredentials(BaseCredentials, Generic[T]):
         """:class:`~cmsdials.auth.base.TokenState` of the current token."""
         return token_state(self._token)
 
-    @property
-    def stale(self) -> bool:
-        """In the last tenth of its life (a background refresh is due)."""
-        return self.token_state is TokenState.STALE
-
-    @property
-    def expired(self) -> bool:
-        """Past its expiry (the next request refreshes it first)."""
-        return self.token_state in (TokenState.EXPIRED, TokenState.INVALID)
-
-    @property
-    def refresh_expired(self) -> bool:
-        """The refresh token expired too (someone must sign in again)."""
-        return self.token_state is TokenState.INVALID
+    # stale / expired / refresh_expired follow token_state (BaseCredentials).
 
     @property
     def token(self) -> str:

@@ -34,6 +34,32 @@ class BaseCredentials(ABC):
         """
         self.apply(headers)
 
+    # The token-state interface of the 2.x credentials.  These defaults describe a
+    # credential that never expires (a secret key); token credentials override them.
+
+    @property
+    def token_state(self) -> TokenState:
+        """Where the credential is in its life; always fresh unless it can expire."""
+        return TokenState.FRESH
+
+    @property
+    def stale(self) -> bool:
+        """True in the last part of the token's life (renewed in the background)."""
+        return self.token_state is TokenState.STALE
+
+    @property
+    def expired(self) -> bool:
+        """True once the token is no longer accepted."""
+        return self.token_state in (TokenState.EXPIRED, TokenState.INVALID)
+
+    @property
+    def refresh_expired(self) -> bool:
+        """True once the token can no longer be renewed (someone must sign in again)."""
+        return self.token_state is TokenState.INVALID
+
+    def refresh(self) -> None:  # noqa: B027 - a default, not a hook to implement
+        """Renew the token now; nothing to do for a credential that never expires."""
+
     def headers(self) -> dict[str, str]:
         """The authentication headers as a new dict (convenience for other HTTP clients)."""
         headers: dict[str, str] = {}

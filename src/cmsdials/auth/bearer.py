@@ -9,6 +9,11 @@
 class.
 """
 
+from cmsdials.auth.client import AuthClient
 from cmsdials.auth.device import Credentials
+from cmsdials.auth.models import Token
 
-__all__ = ["Credentials"]
+#: The 2.x name of the device-flow credentials (the same class as ``Credentials``).
+DeviceCredentials = Credentials
+
+__all__ = ["AuthClient", "Credentials", "DeviceCredentials", "Token"]

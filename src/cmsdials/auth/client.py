@@ -24,15 +24,17 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
 from cmsdials._closing import Closing
+from cmsdials._transport import BASE_URL_ENV, default_base_url
 from cmsdials._version import __version__
 from cmsdials.auth._responses import check, parse
 from cmsdials.auth.exceptions import (
@@ -50,6 +52,8 @@ from cmsdials.auth.models import (
     expiry,
     utcnow,
 )
+from cmsdials.utils._base_client import BaseAPIClient
+from cmsdials.utils.logger import logger  # noqa: F401 - the 2.x name, re-exported
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -102,7 +106,7 @@ def _print_device(device: Device) -> None:
     )
 
 
-class AuthClient(Closing):
+class AuthClient(Closing, BaseAPIClient):
     """Client of the identity provider that issues DIALS tokens.
 
     Parameters
@@ -132,6 +136,17 @@ class AuthClient(Closing):
         Arguments of both kinds were given.
     """
 
+    # The 2.x names of the defaults and of the OAuth grant types.
+    PRODUCTION_KEYCLOAK_URL: ClassVar[str] = DEFAULT_KEYCLOAK_URL
+    PRODUCTION_KEYCLOAK_REALM: ClassVar[str] = DEFAULT_REALM
+    PRODUCTION_CLIENT_ID: ClassVar[str] = DEFAULT_CLIENT_ID
+    PRODUCTION_AUDIENCE: ClassVar[str] = DEFAULT_AUDIENCE
+    DEVICE_CODE_GRANT: ClassVar[str] = _GRANT_DEVICE
+    TOKEN_EXCHANGE_GRANT: ClassVar[str] = _GRANT_EXCHANGE
+    ACCESS_TOKEN_TYPE: ClassVar[str] = _ACCESS_TOKEN_TYPE
+    #: Default ``(connect, read)`` seconds of each sign-in request (``timeout=``).
+    default_timeout: ClassVar[tuple[float, float]] = DEFAULT_TIMEOUT
+
     def __init__(
         self,
         base_url: str | None = None,
@@ -155,6 +170,9 @@ class AuthClient(Closing):
             )
         if poll_interval is not None and poll_interval < 0:
             raise ValueError("poll_interval must be >= 0")
+        if not dials_args and not keycloak_args and os.environ.get(BASE_URL_ENV, "").strip():
+            # A script pointed at another DIALS by the environment signs in there too.
+            base_url, dials_args = default_base_url(), True
         #: ``"dials"`` (the instance's ``auth/*`` routes) or ``"keycloak"``.
         self.mode = "dials" if dials_args else "keycloak"
         self.base_url = _slash(base_url or DEFAULT_BASE_URL)
@@ -238,7 +256,7 @@ class AuthClient(Closing):
             response = self._send(
                 "POST", self.api_url + "auth/device-token/", json={"device_code": device_code}
             )
-            return Token.issued(parse(DeviceToken, check(response)), requested_at)
+            return Token.issued(parse(DeviceToken, check(response)), requested_at, issuer=self)
         response = self._send(
             "POST",
             self._token_url,
@@ -325,7 +343,9 @@ class AuthClient(Closing):
             response = self._send(
                 "POST", self.api_url + "auth/refresh-token/", json={"refresh_token": refresh_token}
             )
-            return Token.issued(parse(RefreshToken, check(response, refresh=True)), requested_at)
+            return Token.issued(
+                parse(RefreshToken, check(response, refresh=True)), requested_at, issuer=self
+            )
         response = self._send(
             "POST",
             self._token_url,
@@ -376,6 +396,11 @@ class AuthClient(Closing):
     def _token_url(self) -> str:
         return self.realm_url + "protocol/openid-connect/token"
 
+    @property
+    def token_url(self) -> str:
+        """The Keycloak token endpoint (mode ``"keycloak"``)."""
+        return self._token_url
+
     def _interval(self, device: Device) -> float:
         configured = DEFAULT_POLL_INTERVAL if self.poll_interval is None else self.poll_interval
         if device.interval is None:
@@ -398,7 +423,7 @@ class AuthClient(Closing):
             },
         )
         exchanged = parse(_ExchangedToken, check(response))
-        refresh = Token.issued(answer, requested_at)
+        refresh = Token.issued(answer, requested_at, issuer=self)
         return refresh.model_copy(
             update={
                 "access_token": exchanged.access_token,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from cmsdials.auth._refreshing import RefreshingCredentials
+from cmsdials.auth.base import BaseCredentials  # noqa: F401 - the 2.x re-export
 from cmsdials.auth.client import AuthClient
 from cmsdials.auth.models import ApiToken
 

@@ -28,10 +28,12 @@ import logging
 import os
 import sys
 from datetime import datetime
+from typing import Union
 
 from cmsdials.auth._refreshing import RefreshingCredentials, token_state
-from cmsdials.auth._store import CredentialStore
-from cmsdials.auth.base import TokenState
+from cmsdials.auth._store import FILENAME as DEFAULT_CACHE_FILENAME
+from cmsdials.auth._store import CredentialStore, default_cache_dir
+from cmsdials.auth.base import BaseCredentials, TokenState
 from cmsdials.auth.client import PRODUCTION_KEY, AuthClient
 from cmsdials.auth.exceptions import (
     CredentialsCacheError,
@@ -39,15 +41,34 @@ from cmsdials.auth.exceptions import (
     InvalidGrantError,
 )
 from cmsdials.auth.models import Token, aware
+from cmsdials.utils._json import TokenDecoder, TokenEncoder
+from cmsdials.utils.logger import logger
 
-__all__ = ["Credentials", "is_interactive"]
+# With the names 2.x also exported from here (AuthClient, Token, TokenEncoder, ...).
+__all__ = [
+    "DEFAULT_CACHE_DIR",
+    "DEFAULT_CACHE_FILENAME",
+    "AuthClient",
+    "BaseCredentials",
+    "Credentials",
+    "Token",
+    "TokenDecoder",
+    "TokenEncoder",
+    "TokenState",
+    "is_interactive",
+    "logger",
+]
+
+#: Where tokens are cached by default: the user's private cache directory (2.x used
+#: ``.cache`` of the working directory).
+DEFAULT_CACHE_DIR = str(default_cache_dir())
 
 log = logging.getLogger("cmsdials.auth")
 
 #: Set to 1 / 0 to say whether someone can answer a sign-in prompt (overrides detection).
 INTERACTIVE_ENV = "CMSDIALS_INTERACTIVE"
 
-PathLike = str | os.PathLike[str]
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 def is_interactive(explicit: bool | None = None) -> bool:
@@ -155,9 +176,11 @@ class Credentials(RefreshingCredentials[Token]):
         """Credentials from a token of :meth:`AuthClient.device_auth_flow`; cached at once
         (a cache that cannot be written is logged as a warning).
 
-        Give the same ``client`` that issued ``token``: it refreshes the token, and its
-        server names the cache entry.
+        The token is refreshed by, and cached under the server of, ``client``; by default
+        the client that issued it (``token.issuer``), production when that is unknown.
         """
+        if client is None:
+            client = token.issuer
         creds = cls._of(token, cache_dir, client, interactive)
         # The token is good even if the cache is not: say so, but do not lose the sign-in.
         creds._save_quietly(token)

@@ -10,9 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+if TYPE_CHECKING:
+    from cmsdials.auth.client import AuthClient
 
 __all__ = ["ApiToken", "Device", "DeviceToken", "RefreshToken", "Token", "aware", "utcnow"]
 
@@ -71,8 +75,11 @@ class _ExchangedToken(_Answer):
     token_type: str = "Bearer"
 
 
-class Token(_Answer):
-    """A person's tokens with their absolute expiry times (what the cache stores)."""
+class Token(DeviceToken):
+    """A person's tokens with their absolute expiry times (what the cache stores).
+
+    A :class:`DeviceToken` (as in 2.x) with the expiry times added.
+    """
 
     access_token: str = Field(repr=False)
     expires_in: int
@@ -83,6 +90,15 @@ class Token(_Answer):
     expires_at: datetime
     #: When the refresh token stops being accepted.
     refresh_expires_at: datetime
+    # The AuthClient that issued the token (not cached): credentials made from the token
+    # without a `client=` refresh against, and cache under, the server that issued it.
+    _issuer: Any = PrivateAttr(default=None)
+
+    @property
+    def issuer(self) -> AuthClient | None:
+        """The :class:`~cmsdials.auth.client.AuthClient` that issued this token, if known."""
+        issuer: AuthClient | None = self._issuer
+        return issuer
 
     @field_validator("expires_at", "refresh_expires_at")
     @classmethod
@@ -90,8 +106,10 @@ class Token(_Answer):
         return aware(value)
 
     @classmethod
-    def issued(cls, answer: DeviceToken, requested_at: datetime) -> Token:
-        """The token of ``answer``, to a request sent at ``requested_at``.
+    def issued(
+        cls, answer: DeviceToken, requested_at: datetime, issuer: AuthClient | None = None
+    ) -> Token:
+        """The token of ``answer``, to a request sent at ``requested_at`` by ``issuer``.
 
         Expiry is counted from when the request was *sent*, not received: the server
         issued the token after that, so the estimate errs on the early side.
@@ -101,7 +119,7 @@ class Token(_Answer):
             if answer.refresh_expires_in > 0
             else NEVER
         )
-        return cls(
+        token = cls(
             access_token=answer.access_token,
             expires_in=answer.expires_in,
             refresh_expires_in=answer.refresh_expires_in,
@@ -110,6 +128,8 @@ class Token(_Answer):
             expires_at=expiry(answer.access_token, answer.expires_in, requested_at),
             refresh_expires_at=refresh_at,
         )
+        token._issuer = issuer
+        return token
 
 
 class ApiToken(_Answer):

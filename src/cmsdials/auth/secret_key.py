@@ -19,7 +19,10 @@ from cmsdials.auth import client_credentials
 from cmsdials.auth.base import BaseCredentials, TokenState
 from cmsdials.auth.client import AuthClient
 
-__all__ = ["Credentials"]
+# 2.x exported the client-credentials class from here under this name.
+from cmsdials.auth.client_credentials import Credentials as ClientCredentials
+
+__all__ = ["ClientCredentials", "Credentials"]
 
 #: Header that carries the secret (read case-insensitively by the server).
 HEADER = "X-CLIENT-SECRET"
@@ -60,8 +63,17 @@ class Credentials(BaseCredentials):
 
     @property
     def token_state(self) -> TokenState:
-        """Always fresh for a secret key (it does not expire)."""
+        """Always fresh for a secret key (it does not expire).
+
+        ``stale``, ``expired`` and ``refresh_expired`` follow from it: all ``False`` for a
+        secret key, those of the Bearer token in client-credentials mode.
+        """
         return self._delegate.token_state if self._delegate is not None else TokenState.FRESH
+
+    def refresh(self) -> None:
+        """Renew the client-credentials token now; nothing to do for a secret key."""
+        if self._delegate is not None:
+            self._delegate.refresh()
 
     def apply(self, headers: dict[str, str]) -> None:
         """Set ``X-CLIENT-SECRET`` (or the Bearer token in client-credentials mode)."""

@@ -156,7 +156,7 @@ def composite_retrieve_handler(resource: Resource, keys: tuple[str, ...]) -> Han
         if not all(v <= _INT64[1] for v in values):
             raise not_found(resource.model_name)
         with call.connect() as conn:
-            row = query.first(conn, [table.c[k] == v for k, v in zip(keys, values, strict=True)])
+            row = query.first(conn, [table.c[k] == v for k, v in zip(keys, values)])
         if row is None:
             raise not_found(resource.model_name)
         return json_response(query.render(row))

@@ -34,7 +34,7 @@ def insert_rows(
     elif table.name in _PLAIN_TABLES and conn.dialect.driver == "psycopg":
         _copy_rows(conn, table, columns, rows)
     else:
-        conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        conn.execute(insert(table), [dict(zip(columns, row)) for row in rows])
 
 
 def _copy_rows(

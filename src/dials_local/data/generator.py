@@ -212,7 +212,7 @@ def _seed_run(
             ),
             forced.get(me.name),
         )
-        for me, spec in zip(mes, specs, strict=False)
+        for me, spec in zip(mes, specs)
     ]
     n = len(run.ls_numbers)
     cells = sum(spec.cells for spec in specs)

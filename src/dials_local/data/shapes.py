@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Optional
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from dials_local.data.names import stable_hash
 PI = math.pi
 
 #: Expected value of a non-count ME (efficiency, ratio) on its bin-centre grid.
-ValueFn = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+ValueFn = Callable[[np.ndarray, Optional[np.ndarray]], np.ndarray]
 
 
 @dataclass(frozen=True)

@@ -74,11 +74,11 @@ class ResourceQuery:
     def render(self, row: Row[Any]) -> dict[str, Any]:
         """The response object of a fetched row (the hot loop of every list route)."""
         if not self._converters:
-            return dict(zip(self.keys, row))  # noqa: B905 - row also holds the ordering
+            return dict(zip(self.keys, row))
         values = list(row)
         for index, convert in self._converters:
             values[index] = convert(values[index])
-        return dict(zip(self.keys, values))  # noqa: B905 - values also hold the ordering
+        return dict(zip(self.keys, values))
 
     # -- statements -----------------------------------------------------------------
 
@@ -132,7 +132,7 @@ class ResourceQuery:
         if not columns:  # the filters pin the whole key: only the position's own row
             return false()
         key = tuple_(*columns)
-        limit = tuple_(*(literal(v, c.type) for v, c in zip(bound, columns, strict=True)))
+        limit = tuple_(*(literal(v, c.type) for v, c in zip(bound, columns)))
         return key < limit if reverse else key > limit
 
     def all(self, conn: Connection, where: Sequence[ColumnElement[bool]]) -> list[Row[Any]]:

@@ -6,5 +6,6 @@ from cmsdials.clients.dataset_index.models import (
     DatasetIndexFilters,
     PaginatedDatasetIndexList,
 )
+from cmsdials.utils.api_client import BaseAuthorizedPaginatedAPIClient  # noqa: F401 - 2.x re-export
 
 __all__ = ["DatasetIndex", "DatasetIndexClient", "DatasetIndexFilters", "PaginatedDatasetIndexList"]

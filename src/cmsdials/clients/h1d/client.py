@@ -6,6 +6,7 @@ from cmsdials.clients.h1d.models import (
     LumisectionHistogram1DFilters,
     PaginatedLumisectionHistogram1DList,
 )
+from cmsdials.utils.api_client import BaseAuthorizedPaginatedAPIClient  # noqa: F401 - 2.x re-export
 
 __all__ = [
     "LumisectionHistogram1D",

@@ -6,6 +6,7 @@ from cmsdials.clients.h2d.models import (
     LumisectionHistogram2DFilters,
     PaginatedLumisectionHistogram2DList,
 )
+from cmsdials.utils.api_client import BaseAuthorizedPaginatedAPIClient  # noqa: F401 - 2.x re-export
 
 __all__ = [
     "LumisectionHistogram2D",

@@ -2,6 +2,7 @@
 
 from cmsdials._filters import LumisectionHistogram2DFilters
 from cmsdials._models import LumisectionHistogram2D, PaginatedLumisectionHistogram2DList
+from cmsdials.utils.base_model import PaginatedBaseFilters, PaginatedBaseModel  # noqa: F401 - 2.x re-export
 
 __all__ = [
     "LumisectionHistogram2D",

@@ -6,5 +6,6 @@ from cmsdials.clients.lumisection.models import (
     LumisectionFilters,
     PaginatedLumisectionList,
 )
+from cmsdials.utils.api_client import BaseAuthorizedPaginatedAPIClient  # noqa: F401 - 2.x re-export
 
 __all__ = ["Lumisection", "LumisectionClient", "LumisectionFilters", "PaginatedLumisectionList"]

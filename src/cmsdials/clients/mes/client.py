@@ -2,5 +2,6 @@
 
 from cmsdials._clients import MonitoringElementClient
 from cmsdials.clients.mes.models import MEFilters, MonitoringElement
+from cmsdials.utils.api_client import BaseAuthorizedNonPaginatedAPIClient  # noqa: F401 - 2.x re-export
 
 __all__ = ["MEFilters", "MonitoringElement", "MonitoringElementClient"]

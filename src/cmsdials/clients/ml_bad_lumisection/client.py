@@ -6,6 +6,7 @@ from cmsdials.clients.ml_bad_lumisection.models import (
     MLBadLumisectionFilters,
     PaginatedMLBadLumisectionList,
 )
+from cmsdials.utils.api_client import BaseAuthorizedPaginatedAPIClient  # noqa: F401 - 2.x re-export
 
 __all__ = [
     "MLBadLumisection",

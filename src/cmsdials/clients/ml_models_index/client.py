@@ -6,6 +6,7 @@ from cmsdials.clients.ml_models_index.models import (
     MLModelsIndexFilters,
     PaginatedMLModelsIndexList,
 )
+from cmsdials.utils.api_client import BaseAuthorizedPaginatedAPIClient  # noqa: F401 - 2.x re-export
 
 __all__ = [
     "MLModelsIndex",

@@ -1,6 +1,9 @@
 """Client of ``oms-proxy/`` (re-exported; declared once in ``cmsdials._clients``)."""
 
 from cmsdials._clients import OMSProxyClient
+from cmsdials.auth.base import BaseCredentials  # noqa: F401 - 2.x re-export
 from cmsdials.clients.oms_proxy.models import OMSFilter, OMSPage
+from cmsdials.utils.api_client import BaseAPIClient  # noqa: F401 - 2.x re-export
+from cmsdials.utils.logger import logger  # noqa: F401 - 2.x re-export
 
 __all__ = ["OMSFilter", "OMSPage", "OMSProxyClient"]
