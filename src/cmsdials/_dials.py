@@ -18,7 +18,14 @@ from cmsdials._clients import (
     WorkspaceClient,
 )
 from cmsdials._closing import Closing
-from cmsdials._transport import DEFAULT_TIMEOUT, Timeout, Transport
+from cmsdials._transport import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_BODY,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_TIMEOUT,
+    Timeout,
+    Transport,
+)
 from cmsdials.auth.base import BaseCredentials
 
 __all__ = ["Dials"]
@@ -51,6 +58,15 @@ class Dials(Closing):
         ``(connect, read)`` seconds for every request, default ``(5, 300)``.
     pool_maxsize:
         Connections kept open to the server (all routes share one session).
+    deadline:
+        Seconds for one attempt of a request, connection to last byte (default 600,
+        ``None`` for none), however slowly the server sends: then
+        :class:`~cmsdials.errors.DeadlineExceededError`, a ``requests.Timeout``.
+    max_body:
+        Bytes of one answer at most (default 1 GiB, ``None`` for no limit): then
+        :class:`~cmsdials.errors.ResponseTooLargeError`, not retried.
+    max_retry_after:
+        Seconds a server's ``Retry-After`` may make a retry wait, at most (default 120).
 
     Attributes
     ----------
@@ -73,6 +89,9 @@ class Dials(Closing):
         *,
         timeout: Timeout = DEFAULT_TIMEOUT,
         pool_maxsize: int = 10,
+        deadline: float | None = DEFAULT_DEADLINE,
+        max_body: int | None = DEFAULT_MAX_BODY,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
         self._transport = Transport(
             creds,
@@ -82,6 +101,9 @@ class Dials(Closing):
             workspace=workspace,
             timeout=timeout,
             pool_maxsize=pool_maxsize,
+            deadline=deadline,
+            max_body=max_body,
+            max_retry_after=max_retry_after,
         )
         transport = self._transport
         self.dataset_index = DatasetIndexClient(transport)

@@ -10,38 +10,70 @@ happens until the headers arrive.  A connection reset while ``requests`` reads t
 (``ChunkedEncodingError``) or a truncated JSON body surface later, in ``requests``, where
 the adapter's retries cannot see them.  So the adapter makes a single attempt and this
 module runs the loop, with the caller's ``urllib3.util.Retry`` as the policy: which
-methods and statuses are retried, how many times, the back-off, and ``Retry-After``.
+methods and statuses are retried, how many times, the back-off, and ``Retry-After``
+(capped by ``max_retry_after``).
+
+Bounds against a hostile or broken server (:func:`send`, shared with ``AuthClient``):
+
+* redirects are followed by hand, only to the origin the request was sent to (a bounded
+  number of hops); one to another origin raises
+  :class:`~cmsdials.errors.CrossOriginRedirectError`, so credentials never leave it;
+* each attempt has a deadline for its connection, headers and whole body: a watchdog
+  thread shuts the socket down when it passes, even in the middle of a blocked read
+  (:class:`~cmsdials.errors.DeadlineExceededError`, a ``requests.Timeout``);
+* bodies longer than ``max_body`` are refused, by Content-Length before reading and by
+  the bytes actually read (:class:`~cmsdials.errors.ResponseTooLargeError`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import logging
 import os
 import platform
+import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from typing_extensions import TypeAlias
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError
 from urllib3.util import Retry
 
 from cmsdials._version import __version__
 from cmsdials.auth.base import BaseCredentials
-from cmsdials.errors import ResponseDecodeError, api_error_from
+from cmsdials.errors import (
+    CrossOriginRedirectError,
+    DeadlineExceededError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    api_error_from,
+)
 
 __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
+    "DEFAULT_DEADLINE",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_RETRY_AFTER",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
+    "MAX_REDIRECTS",
     "Retries",
     "Timeout",
     "Transport",
+    "WatchedAdapter",
+    "origin_of",
     "retry_policy",
+    "send",
 ]
 
 log = logging.getLogger("cmsdials")
@@ -82,6 +114,23 @@ DEFAULT_VERSION = "v1"
 #: Connect within 5 s; allow 300 s for a page (large pages of 2-D histograms are slow to
 #: produce, and the production proxies give up after 30 s anyway).
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 300.0)
+
+#: Seconds for one attempt: connection, headers and the whole body.  The read timeout only
+#: bounds each socket read, so a server trickling a byte at a time would hold the client
+#: forever without it.  Generous for the slowest legitimate page (production's proxies
+#: give up after 30 s; a 1 GiB page at 10 MB/s takes under 2 min).
+DEFAULT_DEADLINE = 600.0
+
+#: Bytes of one body at most: well above the largest legal page (page_size 500 of 2-D
+#: histograms is a few hundred MB of JSON) and far below what would exhaust the memory.
+DEFAULT_MAX_BODY = 1 << 30
+
+#: Seconds a ``Retry-After`` may make the client sleep before a retry: a server asking for
+#: hours (or a hostile one) must not park a script for that long.
+DEFAULT_MAX_RETRY_AFTER = 120.0
+
+#: Same-origin redirects followed for one request (``requests`` allows 30).
+MAX_REDIRECTS = 5
 
 #: The policy used when ``retries`` is ``None``: up to 3 retries on connection and read
 #: errors and on 429/500/502/503/504, exponential back-off (0 s, 1 s, 2 s), honouring
@@ -138,15 +187,44 @@ def _urllib3_cause(exc: Exception) -> Exception:
 _READ_CHUNK = 1 << 20
 
 
-def _read_body(response: requests.Response) -> bytes:
+def _declared_length(response: requests.Response) -> int | None:
+    """The Content-Length header as a number, ``None`` when absent or unparsable."""
+    declared = response.headers.get("Content-Length")
+    if declared is None:
+        return None
+    try:
+        return int(declared)
+    except ValueError:
+        return None
+
+
+def _read_body(response: requests.Response, max_body: int | None = None) -> bytes:
     """The whole body of a streamed response, read as ``response.content`` would be.
 
     ``iter_content`` maps read errors to the same ``requests`` exceptions as
     ``response.content`` (``ChunkedEncodingError``, ``ConnectionError``, ...), releases
     the connection to the pool at the end, and the body stays available as
     ``response.content`` (error mapping, ``APIError.response``).
+
+    Raises :class:`ResponseTooLargeError` for a body over ``max_body`` bytes: declared
+    (before reading any of it) or read (counting decoded bytes, so a compressed bomb
+    counts at its real size).
     """
-    content = b"".join(response.iter_content(_READ_CHUNK))
+    if max_body is not None:
+        declared = _declared_length(response)
+        if declared is not None and declared > max_body:
+            response.close()
+            raise ResponseTooLargeError(origin_of(response.url), max_body, declared, declared=True)
+    chunks = []
+    size = 0
+    # One length check per 1 MiB read: nothing measurable next to the read itself.
+    for chunk in response.iter_content(_READ_CHUNK):
+        size += len(chunk)
+        if max_body is not None and size > max_body:
+            response.close()
+            raise ResponseTooLargeError(origin_of(response.url), max_body, size, declared=False)
+        chunks.append(chunk)
+    content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     response._content = content  # what Response.content caches after reading
     _check_length(response, content)
     return content
@@ -175,6 +253,335 @@ def _check_length(response: requests.Response, content: bytes) -> None:
         )
 
 
+# ---------------------------------------------------------------------------------------
+# Origins and redirects
+# ---------------------------------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of ``url`` (default port made explicit; no user info)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a non-numeric port: compare it as text
+        port = None
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme)
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}" if port is not None else f"{scheme}://{host}"
+
+
+def _redirect_method(method: str, status: int) -> str:
+    """The method of the request that follows a ``status`` redirect (as browsers and
+    ``requests`` do it): 303 becomes GET, and so do a 302 and a POST's 301."""
+    if status == 303 and method != "HEAD":
+        return "GET"
+    if status == 302 and method != "HEAD":
+        return "GET"
+    if status == 301 and method == "POST":
+        return "GET"
+    return method
+
+
+# ---------------------------------------------------------------------------------------
+# Deadlines: a watchdog that shuts a socket down when its request is late
+# ---------------------------------------------------------------------------------------
+
+
+class _Watch:
+    """One attempt under a deadline: the connection it uses, and whether it fired."""
+
+    __slots__ = ("conn", "deadline", "done", "fired")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        #: The urllib3 connection the attempt is using (set by the watched pools).
+        self.conn: Any = None
+        self.done = False
+        self.fired = False
+
+
+class _Watchdog:
+    """One daemon thread for the whole process, sleeping until the next deadline.
+
+    Starting and stopping a watch is a heap push and a flag under a lock, so the bulk
+    reads are untouched: they are interrupted from the outside (``socket.shutdown`` makes
+    a blocked ``recv`` return), not by reading in small pieces against a clock.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._active = 0
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def start(self, seconds: float) -> _Watch:
+        watch = _Watch(time.monotonic() + seconds)
+        with self._cond:
+            heapq.heappush(self._heap, (watch.deadline, next(self._seq), watch))
+            self._active += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="cmsdials-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is watch:
+                self._cond.notify()
+        return watch
+
+    def stop(self, watch: _Watch) -> bool:
+        """End ``watch``; whether its deadline had fired (then the socket is shut)."""
+        with self._cond:
+            if not watch.done:
+                watch.done = True
+                self._active -= 1
+                # Finished watches stay in the heap until their deadline; drop them in
+                # bulk when they outnumber the live ones (many short requests).
+                if len(self._heap) > 64 and len(self._heap) > 2 * self._active:
+                    self._heap = [item for item in self._heap if not item[2].done]
+                    heapq.heapify(self._heap)
+            return watch.fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                _, _, watch = heapq.heappop(self._heap)
+                watch.fired = True
+                watch.done = True
+                self._active -= 1
+                _shut(watch.conn)
+
+
+def _shut(conn: Any) -> None:
+    """Shut ``conn``'s socket down: a read blocked on it returns at once."""
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):  # already closed, or never connected
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    # A forked child has no watchdog thread, and its lock may have been held at the fork.
+    os.register_at_fork(after_in_child=_WATCHDOG._reset)
+
+#: The watch of the attempt running in this thread, for the watched pools to fill in.
+_current = threading.local()
+
+
+def _watch_connection(conn: Any) -> None:
+    watch: _Watch | None = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.conn = conn
+        if watch.fired:  # the deadline passed while the pool handed the connection out
+            _shut(conn)
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    """Tells the thread's watch which connection carries the request, before the request
+    is sent: the deadline then covers the headers too, not only the body."""
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        _watch_connection(conn)
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    """:class:`_WatchedHTTPConnectionPool` for HTTPS."""
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        _watch_connection(conn)
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class WatchedAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose connections can be shut down at a deadline (see
+    :func:`send`).  Through a proxy the pools are urllib3's own: the deadline then still
+    bounds connecting and each read, via the timeouts, and the body via the response's
+    connection."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPConnectionPool,
+            "https": _WatchedHTTPSConnectionPool,
+        }
+
+
+def _bounded_timeout(timeout: Timeout, remaining: float) -> Timeout:
+    """``timeout`` with no part longer than ``remaining`` seconds."""
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return (
+            remaining if connect is None else min(connect, remaining),
+            remaining if read is None else min(read, remaining),
+        )
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: Timeout,
+    deadline: float | None,
+    max_body: int | None,
+    headers: Mapping[str, str] | None = None,
+    max_redirects: int = MAX_REDIRECTS,
+    **kwargs: Any,
+) -> tuple[requests.Response, bytes]:
+    """One attempt at ``method url``: the final response and its whole body.
+
+    Redirects are followed here, not by ``requests`` (which strips only
+    ``Authorization`` when the host changes and re-posts bodies on 307/308): to the same
+    origin, with the same headers, at most ``max_redirects`` times; to another origin,
+    never.  ``deadline`` seconds bound the whole attempt, redirects included.
+
+    Raises
+    ------
+    cmsdials.errors.CrossOriginRedirectError
+        A redirect to another origin.
+    requests.TooManyRedirects
+        More than ``max_redirects`` same-origin redirects.
+    cmsdials.errors.DeadlineExceededError
+        The attempt was not over after ``deadline`` seconds.
+    cmsdials.errors.ResponseTooLargeError
+        A body over ``max_body`` bytes.
+    requests.RequestException
+        Network errors, as ``requests`` raises them.
+    """
+    origin = origin_of(url)
+    watch = _WATCHDOG.start(deadline) if deadline is not None else None
+    _current.watch = watch
+    try:
+        response, content = _follow(
+            session, method, url, origin, watch, timeout, deadline, max_body, headers,
+            max_redirects, kwargs,
+        )  # fmt: skip
+    except (OSError, Urllib3Error):  # requests' exceptions are OSErrors too
+        # A read broken by the watchdog surfaces as a connection or chunked-encoding error
+        # (or a short body): report what happened instead, a timeout, retried as one.
+        if watch is not None and _WATCHDOG.stop(watch):
+            raise DeadlineExceededError(origin, deadline or 0.0) from None
+        raise
+    finally:
+        _current.watch = None
+        if watch is not None:
+            _WATCHDOG.stop(watch)
+    if watch is not None and watch.fired:
+        # The deadline fired as the body ended: a close-delimited body cut by the shutdown
+        # would look whole, so the answer is not trusted.
+        response.close()
+        raise DeadlineExceededError(origin, deadline or 0.0)
+    return response, content
+
+
+def _follow(
+    session: requests.Session,
+    method: str,
+    url: str,
+    origin: str,
+    watch: _Watch | None,
+    timeout: Timeout,
+    deadline: float | None,
+    max_body: int | None,
+    headers: Mapping[str, str] | None,
+    max_redirects: int,
+    kwargs: dict[str, Any],
+) -> tuple[requests.Response, bytes]:
+    """The request and its same-origin redirects (see :func:`send`)."""
+    hops = 0
+    while True:
+        request_timeout = timeout
+        if watch is not None:
+            remaining = watch.deadline - time.monotonic()
+            if remaining <= 0 or watch.fired:
+                raise DeadlineExceededError(origin, deadline or 0.0)
+            # Connecting cannot be interrupted by shutting a socket down (there is none
+            # yet): the connect timeout must end by the deadline too.
+            request_timeout = _bounded_timeout(timeout, remaining)
+            watch.conn = None
+        response = session.request(
+            method,
+            url,
+            headers=headers,
+            timeout=request_timeout,
+            stream=True,
+            allow_redirects=False,
+            **kwargs,
+        )
+        if watch is not None and watch.conn is None:
+            # Not through the watched pools (a proxy): watch the body's connection.
+            watch.conn = getattr(response.raw, "_connection", None)
+        target = session.get_redirect_target(response) if response.is_redirect else None
+        if target is None:
+            return response, _read_body(response, max_body)
+        response.close()  # the redirect's body is of no use
+        next_url = urljoin(response.url, target)
+        if origin_of(next_url) != origin:
+            raise CrossOriginRedirectError(
+                response=response, origin=origin, target_origin=origin_of(next_url)
+            )
+        hops += 1
+        if hops > max_redirects:
+            raise requests.TooManyRedirects(
+                f"more than {max_redirects} redirects within {origin}", response=response
+            )
+        new_method = _redirect_method(method, response.status_code)
+        if new_method != method:
+            for key in ("json", "data", "files"):
+                kwargs.pop(key, None)
+            method = new_method
+        kwargs.pop("params", None)  # the Location carries its own query string
+        url = next_url
+        log.info("following a %d redirect within %s", response.status_code, origin)
+
+
+def _sleep_before_retry(retry: Retry, response: requests.Response, cap: float) -> None:
+    """Sleep as ``retry.sleep(response.raw)`` would, but at most ``cap`` seconds for a
+    ``Retry-After``."""
+    try:
+        after = retry.get_retry_after(response.raw) if retry.respect_retry_after_header else None
+    except InvalidHeader:  # an unparsable Retry-After: plain back-off
+        after = None
+    if after is None:
+        retry.sleep()
+        return
+    if after > cap:
+        log.info("Retry-After of %g s capped to %g s (max_retry_after)", after, cap)
+    time.sleep(max(0.0, min(after, cap)))
+
+
+def _check_bounds(deadline: float | None, max_body: int | None, max_retry_after: float) -> None:
+    """Refuse bounds that would make every request fail or never end."""
+    if deadline is not None and not deadline > 0:
+        raise ValueError(f"deadline must be > 0 seconds or None, not {deadline!r}")
+    if max_body is not None and (isinstance(max_body, bool) or max_body < 0):
+        raise ValueError(f"max_body must be >= 0 bytes or None, not {max_body!r}")
+    if not max_retry_after >= 0:
+        raise ValueError(f"max_retry_after must be >= 0 seconds, not {max_retry_after!r}")
+
+
 class Transport:
     """Sends requests for one :class:`~cmsdials.Dials`: one session, one pool, retries.
 
@@ -190,6 +597,14 @@ class Transport:
         Per-request timeout (see :data:`Timeout`).
     pool_maxsize:
         Connections kept open per host.
+    deadline:
+        Seconds for one attempt, connection to last body byte (``None``: no deadline);
+        raises :class:`~cmsdials.errors.DeadlineExceededError` (a ``requests.Timeout``).
+    max_body:
+        Bytes of one response body at most (``None``: no limit); raises
+        :class:`~cmsdials.errors.ResponseTooLargeError`, not retried.
+    max_retry_after:
+        Seconds a ``Retry-After`` may make a retry wait, at most.
     """
 
     def __init__(
@@ -202,7 +617,11 @@ class Transport:
         workspace: str | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         pool_maxsize: int = 10,
+        deadline: float | None = DEFAULT_DEADLINE,
+        max_body: int | None = DEFAULT_MAX_BODY,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
+        _check_bounds(deadline, max_body, max_retry_after)
         if not isinstance(creds, BaseCredentials):
             raise TypeError(
                 f"creds must be a cmsdials credentials object, not {type(creds).__name__}"
@@ -213,6 +632,9 @@ class Transport:
         self.version = DEFAULT_VERSION if version is None else version
         self.workspace = workspace or None
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_body = max_body
+        self.max_retry_after = max_retry_after
         self.api_url = (
             "/".join(
                 part.strip("/")
@@ -252,7 +674,7 @@ class Transport:
                 return
             self.pool_maxsize = count
             # One attempt per adapter call: the retry loop below sees every failure.
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=count, max_retries=0)
+            adapter = WatchedAdapter(pool_connections=4, pool_maxsize=count, max_retries=0)
             self.session.mount("https://", adapter)
             self.session.mount("http://", adapter)
 
@@ -284,6 +706,11 @@ class Transport:
             A network error (connection, timeout, body broken off) when retries ran out.
         cmsdials.errors.ResponseDecodeError
             A 2xx body that is not complete JSON, when retries ran out.
+        cmsdials.errors.DeadlineExceededError
+            No whole answer within :attr:`deadline` (a ``requests.Timeout``), when
+            retries ran out.
+        cmsdials.errors.CrossOriginRedirectError, cmsdials.errors.ResponseTooLargeError
+            A redirect to another origin, a body over :attr:`max_body`: not retried.
         """
         method = method.upper()
         url = self.url(path)
@@ -292,17 +719,19 @@ class Transport:
             failure: Exception
             cause: Exception
             try:
-                response = self.session.request(
+                response, content = send(
+                    self.session,
                     method,
                     url,
                     params=params,
                     json=json,
                     headers=self._headers(workspace_scoped),
                     timeout=self.timeout,
-                    stream=True,
+                    deadline=self.deadline,
+                    max_body=self.max_body,
                 )
-                content = _read_body(response)
-                # Errors while reading the body were raised above and are handled below.
+                # Errors while reading the body were raised above and are handled below;
+                # refused redirects and oversized bodies are not retried.
             except _NETWORK_ERRORS as exc:
                 failure, cause = exc, _urllib3_cause(exc)
             else:
@@ -316,10 +745,7 @@ class Transport:
                     except MaxRetryError:
                         raise api_error_from(response) from None
                     log.info("retrying %s %s after HTTP %d", method, url, response.status_code)
-                    try:
-                        retry.sleep(response.raw)
-                    except InvalidHeader:  # an unparsable Retry-After: plain back-off
-                        retry.sleep()
+                    _sleep_before_retry(retry, response, self.max_retry_after)
                     continue
                 try:
                     return decode(content)

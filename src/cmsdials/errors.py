@@ -9,11 +9,14 @@
     ├── ResponseFormatError     (also ValueError)                whole JSON of an unexpected shape
     ├── MixedBinningError       (also ValueError)                to_numpy() over several binnings
     ├── GetManyError                                             some keys of get_many() failed
+    ├── DeadlineExceededError   (also requests.Timeout)          no whole answer within deadline=
+    ├── ResponseTooLargeError   (also requests.RequestException) a body larger than max_body=
     └── APIError                (also requests.HTTPError)        a non-2xx answer
         ├── ClientError                                          4xx
         │   ├── BadRequestError                                  400 (bad filter value, ...)
         │   ├── AuthenticationError                              403 (DIALS never sends 401)
         │   └── NotFoundError                                    404 (unknown id or workspace)
+        ├── CrossOriginRedirectError                             3xx to another origin, refused
         └── ServerError                                          5xx
 
 Network failures that survive the retries are re-raised as the ``requests`` exception
@@ -36,6 +39,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientError",
+    "CrossOriginRedirectError",
+    "DeadlineExceededError",
     "DialsError",
     "GetManyError",
     "MissingDependencyError",
@@ -43,6 +48,7 @@ __all__ = [
     "NotFoundError",
     "ResponseDecodeError",
     "ResponseFormatError",
+    "ResponseTooLargeError",
     "ServerError",
     "UnknownFilterError",
 ]
@@ -210,6 +216,70 @@ class NotFoundError(ClientError):
 
 class ServerError(APIError):
     """A 5xx answer (after the retries, if any, were used up)."""
+
+
+class CrossOriginRedirectError(APIError):
+    """A redirect to another origin (scheme, host, port), refused: not retried.
+
+    Credentials (``X-CLIENT-SECRET``, ``Authorization``, a client secret in a form) are
+    only sent to the origin they were configured for, so the client does not follow a
+    redirect that would carry them elsewhere.  The message names both origins, never a
+    path, a query or a header.
+
+    Attributes
+    ----------
+    origin:
+        ``scheme://host:port`` the request was sent to.
+    target_origin:
+        ``scheme://host:port`` of the refused ``Location``.
+    """
+
+    origin: str
+    target_origin: str
+
+    def __init__(self, *, response: requests.Response, origin: str, target_origin: str) -> None:
+        status = response.status_code
+        super().__init__(
+            f"{status} redirect from {origin} to another origin {target_origin} refused: "
+            "credentials are only sent to the origin they were configured for "
+            "(use the final URL as base_url if the move is legitimate)",
+            response=response,
+            status_code=status,
+        )
+        self.origin = origin
+        self.target_origin = target_origin
+
+
+class DeadlineExceededError(DialsError, requests.Timeout):
+    """No whole answer (connection, headers and body) within the request's deadline.
+
+    A ``requests.Timeout``: retried like one, and caught by code that catches timeouts.
+    The deadline bounds each attempt, however slowly the server trickles its bytes
+    (the ``(connect, read)`` timeout only bounds each socket read).
+    """
+
+    def __init__(self, origin: str, deadline: float) -> None:
+        self.origin = origin
+        self.deadline = deadline
+        super().__init__(f"no complete answer from {origin} within the {deadline:g} s deadline")
+
+
+class ResponseTooLargeError(DialsError, requests.RequestException):
+    """A body longer than the client's ``max_body`` (declared or actually sent).
+
+    Not retried: the server would send the same body again.  Raise ``max_body`` if a
+    legitimate answer is that large (or ask for smaller pages).
+    """
+
+    def __init__(self, origin: str, limit: int, size: int, *, declared: bool) -> None:
+        self.origin = origin
+        self.limit = limit
+        self.size = size
+        what = "declares" if declared else "sent more than"
+        super().__init__(
+            f"the answer from {origin} {what} {size} bytes, over the client's "
+            f"max_body of {limit} bytes"
+        )
 
 
 def _error_class(status: int) -> type[APIError]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dials_local.api.dispatch import ALL_METHODS, Dispatcher
+from dials_local.api.dispatch import ALL_METHODS, Dispatcher, Endpoint
 from dials_local.api.keycloak import keycloak_routes
 from dials_local.api.routes import build_routes
 from dials_local.auth import default_authenticator
@@ -24,7 +26,7 @@ from dials_local.auth.pages import page_routes
 from dials_local.auth.service import AuthService
 from dials_local.db.engines import Database
 from dials_local.middleware import instrument
-from dials_local.render import NOT_FOUND_HTML, html_response
+from dials_local.render import NOT_FOUND_HTML, html_response, json_response
 from dials_local.settings import Settings
 from dials_local.workspaces import WORKSPACES
 
@@ -91,6 +93,29 @@ class DjangoFallback:
         await response(scope, receive, send)
 
 
+def any_method_route(path: str, endpoint: Endpoint) -> Route:
+    """A route whose endpoint receives every method, known to Starlette or not.
+
+    Starlette answers a method outside ``methods`` itself, in plain text and before
+    authentication; DIALS authenticates first and answers 405 in JSON, whatever the
+    method (``QUERY`` included), so the endpoint must see them all.
+    """
+    route = Route(path, endpoint, methods=ALL_METHODS)
+    route.methods = None  # match any method (Starlette's default for functions is GET)
+    return route
+
+
+async def http_exception_json(request: Request, exc: Exception) -> Response:
+    """Starlette's own HTTP errors (405 on the Keycloak and approval-page routes) in the
+    contract's error shape instead of Starlette's plain text."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        detail = f'Method "{request.method}" not allowed.'
+    else:
+        detail = str(exc.detail)
+    return json_response({"detail": detail}, exc.status_code, exc.headers)
+
+
 def ensure_sqlite_statistics(database: Database) -> None:
     """Run a bounded ``ANALYZE`` on workspace files that have no planner statistics.
 
@@ -130,22 +155,20 @@ def create_app(settings: Settings) -> ASGIApp:
     specs = build_routes()
     app = Starlette(
         routes=[
-            *(
-                Route(spec.starlette_path, dispatcher.endpoint(spec), methods=ALL_METHODS)
-                for spec in specs
-            ),
+            *(any_method_route(spec.starlette_path, dispatcher.endpoint(spec)) for spec in specs),
             # Not DIALS routes (no trailing slash, no DRF checks): the approval page behind
             # verification_uri_complete and the Keycloak endpoints of CONTRACT §3.6.
             *page_routes(),
             *keycloak_routes(),
-        ]
+        ],
+        exception_handlers={HTTPException: http_exception_json},
     )
     app.router.redirect_slashes = False
     app.router.default = DjangoFallback(app.router)
     app.state.settings = settings
     app.state.routes = specs
     app.state.auth = auth
-    return instrument(app, settings=settings, authorize=authenticator.authorize)
+    return instrument(app, settings=settings)
 
 
 __all__ = ["create_app"]

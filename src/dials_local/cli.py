@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from dials_local import __version__
 from dials_local.db.engines import Database
+from dials_local.middleware import DEFAULT_MAX_BODY_BYTES
 from dials_local.settings import AuthSettings
 from dials_local.workspaces import WORKSPACE_ROLES, WORKSPACES
 
@@ -29,13 +32,23 @@ DEFAULT_DATA_DIR = Path("dials-data")
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"
 SIZES = ("tiny", "demo", "large")
+#: Environment variables that may carry the secrets of ``serve`` (kept out of ``ps``).
+SECRET_KEY_ENV = "DIALS_LOCAL_SECRET_KEY"
+ADMIN_TOKEN_ENV = "DIALS_LOCAL_ADMIN_TOKEN"
+#: Seconds in-flight requests get to finish after SIGTERM/SIGINT before being cancelled
+#: (a ``slow`` fault may hold one for a day; uvicorn would otherwise wait for it).
+SHUTDOWN_GRACE_SECONDS = 2
+#: File-creation mask of every command: the data directory holds password and key hashes
+#: and the signing key, so whatever the server creates is private to its user (0700
+#: directories, 0600 files, SQLite's -wal/-shm/-journal files included).
+PRIVATE_UMASK = 0o077
 
 _FAULTS_HELP = """\
 fault-injection rules, comma-separated KIND[:ARG]@K[xN]: inject KIND into every K-th
 request under /api/v1/ (at most N times). KIND: 500 502 503 504 (HTML error pages),
 429 (ARG = Retry-After seconds), reset (connection dropped mid-body), truncate (JSON
-cut in half), slow (ARG = seconds of delay). Example: "503@3,reset@5x1". Rules can be
-changed at run time with PUT /_local/faults {"spec": "..."}."""
+cut in half), slow (ARG = seconds of delay). Example: "503@3,reset@5x1". With --testing,
+rules can be changed at run time with PUT /_local/faults {"spec": "..."}."""
 
 
 def _add_location(parser: argparse.ArgumentParser) -> None:
@@ -191,10 +204,39 @@ def build_parser() -> argparse.ArgumentParser:
         default="demo",
         help="data set seeded by --demo (default: %(default)s)",
     )
-    serve.add_argument(
+    secret = serve.add_mutually_exclusive_group()
+    secret.add_argument(
         "--secret-key",
         metavar="S",
-        help="register this API-client secret (sent as X-CLIENT-SECRET) before serving",
+        help="register this API-client secret (sent as X-CLIENT-SECRET) before serving; "
+        f"visible in the process list: prefer --secret-key-file or ${SECRET_KEY_ENV}",
+    )
+    secret.add_argument(
+        "--secret-key-file",
+        type=Path,
+        metavar="PATH",
+        help="as --secret-key, the secret read from this file (surrounding whitespace "
+        f"ignored); without either, ${SECRET_KEY_ENV} is used when set",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive,
+        default=DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help="largest request body accepted; larger ones get 413 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--testing",
+        action="store_true",
+        help="enable the control routes /_local/* (fault rules at run time), for test "
+        "suites only; they require the admin credential (header X-DIALS-LOCAL-ADMIN), "
+        f"read from --admin-token-file or ${ADMIN_TOKEN_ENV}, else generated and printed",
+    )
+    serve.add_argument(
+        "--admin-token-file",
+        type=Path,
+        metavar="PATH",
+        help="file holding the admin credential of the control routes (with --testing)",
     )
     serve.add_argument(
         "--latency-ms",
@@ -302,6 +344,29 @@ def _seed(database: Database, size: str) -> None:
         _print(str(summary))
 
 
+class SecretError(ValueError):
+    """A secret file that cannot be read or is empty."""
+
+
+def _secret(value: str | None, path: Path | None, env_name: str) -> str | None:
+    """A secret from the command line, else from a file, else from the environment.
+
+    Files and environment variables keep secrets out of the process list (``ps``,
+    ``/proc/<pid>/cmdline``), which every local user can read.
+    """
+    if value:
+        return value
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise SecretError(f"cannot read {path}: {error.strerror}") from error
+        if not text:
+            raise SecretError(f"{path} is empty")
+        return text
+    return os.environ.get(env_name) or None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``dials-local serve``."""
     import uvicorn
@@ -309,16 +374,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dials_local.app import create_app
     from dials_local.auth.api_clients import ApiClientStore
     from dials_local.auth.users import UserStore
-    from dials_local.middleware import FaultSpecError
+    from dials_local.middleware import FaultSpecError, json_error_protocol
     from dials_local.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        secret = _secret(args.secret_key, args.secret_key_file, SECRET_KEY_ENV)
+        admin_token = _secret(None, args.admin_token_file, ADMIN_TOKEN_ENV)
+    except SecretError as error:
+        print(f"dials-local serve: {error}", file=sys.stderr)
+        return 2
+    generated_admin_token = args.testing and not admin_token
+    if generated_admin_token:
+        admin_token = secrets.token_urlsafe(32)
     database = _database(args)
     database.create_all()
     if args.demo and database.is_empty():
         _print(f"Seeding the '{args.size}' data set into {database.describe()} ...")
         _seed(database, args.size)
-    secret = args.secret_key
     store = ApiClientStore(database.service_engine())
     if secret:
         store.create("serve --secret-key", secret)
@@ -334,6 +407,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         faults=args.faults,
         log_requests=not args.no_access_log,
         create_tables=False,  # done above, before registering the key
+        max_body_bytes=args.max_body_bytes,
+        testing=args.testing,
+        admin_token=admin_token if args.testing else None,
         auth=AuthSettings(
             realm=args.realm,
             public_client_id=args.public_client_id,
@@ -352,6 +428,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"dials-local serve: --faults: {error}", file=sys.stderr)
         return 2
     base_url = f"http://{args.host}:{args.port}/"
+    if generated_admin_token:
+        _print(
+            f"Control routes enabled (--testing): send X-DIALS-LOCAL-ADMIN: {admin_token}",
+        )
     if args.demo:
         _print(
             "",
@@ -375,6 +455,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # the middleware logs each request
         log_level="info",
         server_header=False,
+        # Requests uvicorn rejects before the app (e.g. URLs over 64 KB) answered in JSON.
+        http=json_error_protocol(),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        # Longer than any client's poll interval (5 s by default): with uvicorn's 5 s, a
+        # poll reusing a connection as the server closes it failed with RemoteDisconnected.
+        timeout_keep_alive=75,
     )
     uvicorn.Server(config).run()
     database.dispose()
@@ -514,7 +600,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dials-local`` command."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(_glue_free_text_values(argv))
-    code: int = args.func(args)
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        code: int = args.func(args)
+    finally:
+        os.umask(previous)  # main() may be called in-process (tests): leave it as it was
     return code
 
 

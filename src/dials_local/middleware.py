@@ -1,8 +1,13 @@
-"""Request log, simulated latency and fault injection, as plain ASGI middleware.
+"""Request log, body limit, simulated latency and fault injection, as plain ASGI
+middleware, and the HTTP protocol's own error answers.
 
-``instrument(app, settings=..., authorize=...)`` wraps the application:
+``instrument(app, settings=...)`` wraps the application:
 
-    request log  ->  latency  ->  faults (+ the /_local/faults control route)  ->  app
+    request log  ->  body limit  ->  latency  ->  faults (+ /_local/faults)  ->  app
+
+The control route ``/_local/faults`` exists only when the server runs with testing
+enabled (``serve --testing``), and then answers only the local admin credential
+(:data:`ADMIN_HEADER`), never an API key: changing fault rules can stall every request.
 
 Faults let client tests meet real failures over real sockets instead of patched clients.
 A fault spec is a comma-separated list of rules ``KIND[:ARG]@K[xN]``:
@@ -27,10 +32,11 @@ Example: ``--faults "503@3,reset@5x1"``.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,12 +47,16 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-Authorize = Callable[[Mapping[str, str]], bool]
 
 access_log = logging.getLogger("dials_local.access")
 
 API_PREFIX = "/api/v1/"
 CONTROL_PATH = "/_local/faults"
+#: Header carrying the local admin credential of the control routes (``--testing``).
+ADMIN_HEADER = "X-DIALS-LOCAL-ADMIN"
+_ADMIN_HEADER_KEY = ADMIN_HEADER.lower().encode("latin-1")
+#: Default bound on request bodies (``serve --max-body-bytes``): no DIALS request needs more.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 _STATUS_PAGES: dict[int, bytes] = {
     500: b'<!doctype html>\n<html lang="en">\n<head>\n  <title>Server Error (500)</title>\n'
@@ -148,12 +158,6 @@ class FaultRules:
         }
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {
-        key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]
-    }
-
-
 async def _respond(
     send: Send,
     status: int,
@@ -196,20 +200,29 @@ class _BufferedResponse:
         return [*kept, (b"content-length", str(length).encode())]
 
 
-class FaultInjector:
-    """Injects the faults of a spec and serves the ``/_local/faults`` control route."""
+def _json_error(detail: str, **extra: str) -> bytes:
+    """The contract's error body (CONTRACT §2.3): ``{"detail": ..., ...}``."""
+    return orjson.dumps({"detail": detail, **extra})
 
-    def __init__(self, app: ASGIApp, rules: FaultRules, authorize: Authorize) -> None:
+
+class FaultInjector:
+    """Injects the faults of a spec and serves the ``/_local/faults`` control route.
+
+    ``admin_token`` is ``None`` unless testing is enabled: the control route then does not
+    exist (the request reaches the app, which answers its 404 page like any unknown path).
+    """
+
+    def __init__(self, app: ASGIApp, rules: FaultRules, admin_token: str | None) -> None:
         self.app = app
         self.rules = rules
-        self.authorize = authorize
+        self.admin_token = admin_token.encode("utf-8") if admin_token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path == CONTROL_PATH:
+        if path == CONTROL_PATH and self.admin_token is not None:
             await self._control(scope, receive, send)
             return
         rule = self.rules.pick() if path.startswith(API_PREFIX) and path != API_PREFIX else None
@@ -249,10 +262,21 @@ class FaultInjector:
         # sees as a connection broken while reading.
         await send({"type": "http.response.body", "body": half, "more_body": kind == "reset"})
 
+    def _is_admin(self, scope: Scope) -> bool:
+        """Whether the request carries the admin credential (compared in constant time)."""
+        assert self.admin_token is not None
+        for name, value in scope["headers"]:
+            if name == _ADMIN_HEADER_KEY:
+                return hmac.compare_digest(value, self.admin_token)
+        return False
+
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.authorize(_headers(scope)):
-            body = {"detail": "A valid dials-local credential is required.", "code": "not_allowed"}
-            await _respond(send, 403, orjson.dumps(body))
+        if not self._is_admin(scope):
+            body = _json_error(
+                f"The dials-local admin credential ({ADMIN_HEADER}) is required.",
+                code="not_allowed",
+            )
+            await _respond(send, 403, body)
             return
         if scope["method"] == "PUT":
             try:
@@ -268,6 +292,68 @@ class FaultInjector:
             )
             return
         await _respond(send, 200, orjson.dumps(self.rules.describe()))
+
+
+class BodyLimitMiddleware:
+    """Answers 413 to request bodies over ``max_bytes``, before anything buffers them.
+
+    A declared ``Content-Length`` over the limit is refused from the headers alone, the
+    body unread.  A chunked body (no length up front) is read here, counting bytes, and
+    refused as soon as it passes the limit; one within the limit is replayed to the app,
+    so at most ``max_bytes`` are ever held.  A GET costs one pass over its header list.
+    The 413 closes the connection: the rest of the body is never read.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length: bytes | None = None
+        chunked = False
+        for name, value in scope["headers"]:  # ASGI servers give lower-case names
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if length is not None:
+            # The HTTP parser has already checked that the length is a number.
+            if int(length) > self.max_bytes:
+                await self._refuse(send)
+                return
+            await self.app(scope, receive, send)
+        elif chunked:
+            await self._chunked(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _chunked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read a chunked body up to the limit, then hand it to the app unchanged."""
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+            messages.append(message)
+            if not message.get("more_body"):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = _json_error(f"Request body too large: at most {self.max_bytes} bytes are accepted.")
+        await _respond(send, 413, body, extra=[(b"connection", b"close")])
 
 
 class LatencyMiddleware:
@@ -322,13 +408,72 @@ class _Settings(Protocol):
     latency_ms: int
     faults: str | None
     log_requests: bool
+    max_body_bytes: int
+    testing: bool
+    admin_token: str | None
 
 
-def instrument(app: ASGIApp, *, settings: _Settings, authorize: Authorize) -> ASGIApp:
-    """Wrap ``app`` with fault injection, latency and the request log, as configured."""
-    wrapped: ASGIApp = FaultInjector(app, FaultRules.parse(settings.faults), authorize)
+def instrument(app: ASGIApp, *, settings: _Settings) -> ASGIApp:
+    """Wrap ``app`` with fault injection, latency, the body limit and the request log, as
+    configured.  The control route needs both ``testing`` and an ``admin_token``."""
+    admin_token = settings.admin_token if settings.testing else None
+    if settings.testing and not admin_token:
+        raise ValueError("testing is enabled but no admin credential is set")
+    wrapped: ASGIApp = FaultInjector(app, FaultRules.parse(settings.faults), admin_token)
     if settings.latency_ms:
         wrapped = LatencyMiddleware(wrapped, settings.latency_ms)
+    wrapped = BodyLimitMiddleware(wrapped, settings.max_body_bytes)
     if settings.log_requests:
         wrapped = RequestLogMiddleware(wrapped)
     return wrapped
+
+
+#: Longest request target httptools parses (``httptools.parse_url`` refuses more).
+MAX_URL_BYTES = (1 << 16) - 1
+
+
+def json_error_protocol() -> type[Any]:
+    """uvicorn's HTTP protocol class, with its own error answers in the contract's shape.
+
+    Some requests never reach the app: uvicorn answers them itself with a plain-text 400
+    ("Invalid HTTP request received.") when the parser fails, for instance on a request
+    target over :data:`MAX_URL_BYTES` (httptools cannot parse it, and no option raises
+    that limit) or on a method the parser does not know.  This subclass of the protocol
+    uvicorn would pick (httptools when installed, else h11) answers those with
+    ``{"detail": ...}`` JSON instead: 414 for a too-long URL, 400 otherwise.
+    """
+    base: type[Any]
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        base = HttpToolsProtocol
+    except ImportError:  # httptools missing: uvicorn's own fallback
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
+
+    class JsonErrorProtocol(base):
+        def send_400_response(self, msg: str) -> None:
+            url = getattr(self, "url", b"")  # the httptools protocol collects it here
+            if isinstance(url, bytes) and len(url) > MAX_URL_BYTES:
+                status_line = b"HTTP/1.1 414 URI Too Long\r\n"
+                body = _json_error(f"Request URL too long: at most {MAX_URL_BYTES} bytes.")
+            else:
+                status_line = b"HTTP/1.1 400 Bad Request\r\n"
+                body = _json_error(msg)
+            content = [status_line]
+            for name, value in self.server_state.default_headers:
+                content.extend([name, b": ", value, b"\r\n"])
+            content.extend(
+                [
+                    b"content-type: application/json\r\n",
+                    b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                    b"connection: close\r\n",
+                    b"\r\n",
+                    body,
+                ]
+            )
+            self.transport.write(b"".join(content))
+            self.transport.close()
+
+    return JsonErrorProtocol

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dials_local.db.engines import Database
+from dials_local.middleware import DEFAULT_MAX_BODY_BYTES
 
 #: Production identifiers (CONTRACT §3.6), so that unmodified clients work unchanged.
 DEFAULT_REALM = "cern"
@@ -45,9 +46,10 @@ class AuthSettings:
 class Settings:
     """Everything :func:`dials_local.app.create_app` needs to build the ASGI application.
 
-    Secrets are deliberately absent: API-client keys live hashed in the service database
-    (``dials-local serve --secret-key`` registers one there before the app is built), so a
-    ``Settings`` object can be printed or logged safely.
+    API-client keys are deliberately absent: they live hashed in the service database
+    (``dials-local serve --secret-key`` registers one there before the app is built).  The
+    one secret held, ``admin_token``, is left out of ``repr``, so a ``Settings`` object can
+    still be printed or logged safely.
     """
 
     #: Where the workspaces' tables and the service tables live.
@@ -63,3 +65,10 @@ class Settings:
     create_tables: bool = True
     #: Token issuing and checking (device flow, Keycloak endpoints, Bearer validation).
     auth: AuthSettings = field(default_factory=AuthSettings)
+    #: Largest request body accepted, in bytes (``--max-body-bytes``); larger gets 413.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Enable the control routes ``/_local/*`` (``--testing``); off, they answer 404.
+    testing: bool = False
+    #: The local admin credential the control routes require (header
+    #: ``X-DIALS-LOCAL-ADMIN``); required when ``testing`` is on.  Not an API key.
+    admin_token: str | None = field(default=None, repr=False)

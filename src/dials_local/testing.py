@@ -11,6 +11,8 @@ an offline DIALS the way this project's own test suite does::
 
 The server is a separate process speaking real HTTP on a free loopback port; faults are
 injected by the server itself (:meth:`LocalServer.set_faults`), never by patching clients.
+It runs with testing enabled (``serve --testing``) and its own random admin credential;
+secrets reach it through environment variables, never its command line (``ps``).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-__all__ = ["LocalServer", "free_port", "seed_data_dir"]
+__all__ = ["ADMIN_HEADER", "LocalServer", "free_port", "seed_data_dir"]
 
 #: Header that carries API-client secret keys (CONTRACT §3.2).
 SECRET_HEADER = "X-CLIENT-SECRET"
+#: Header that carries the admin credential of the control routes (``/_local/*``).
+ADMIN_HEADER = "X-DIALS-LOCAL-ADMIN"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -53,7 +57,7 @@ def seed_data_dir(data_dir: str | os.PathLike[str], size: str = "tiny") -> Path:
     marker = path / f".seeded-{size}"
     if not marker.exists():
         subprocess.run(_cli("seed", "--data-dir", str(path), "--size", size), check=True)
-        marker.touch()
+        marker.touch(mode=0o600)  # like every file of a data directory
     return path
 
 
@@ -73,6 +77,9 @@ class LocalServer:
         API-client secret registered at start; random when not given.
     faults, latency_ms:
         Passed to ``dials-local serve --faults/--latency-ms``.
+    testing:
+        Start with ``--testing`` (default): the control routes that :meth:`set_faults`
+        uses, behind :attr:`admin_token` (random when not given).
     extra_args:
         More ``serve`` arguments.
     """
@@ -90,6 +97,8 @@ class LocalServer:
         port: int | None = None,
         extra_args: tuple[str, ...] = (),
         startup_timeout: float = 120.0,
+        testing: bool = True,
+        admin_token: str | None = None,
     ) -> None:
         self._own_dir = data_dir is None and database_url is None
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -102,6 +111,8 @@ class LocalServer:
         self.port = port
         self.extra_args = extra_args
         self.startup_timeout = startup_timeout
+        self.testing = testing
+        self.admin_token = admin_token or secrets.token_urlsafe(32)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self._log_file: IO[bytes] | None = None
@@ -143,8 +154,9 @@ class LocalServer:
             "--host", self.host,
             "--port", str(self.port),
             *location,
-            f"--secret-key={self.secret_key}",  # one token: a key may start with "-"
         ]  # fmt: skip
+        if self.testing:
+            args.append("--testing")
         if self.faults:
             args += ["--faults", self.faults]
         if self.latency_ms:
@@ -152,9 +164,17 @@ class LocalServer:
         args += list(self.extra_args)
         log_dir = self.data_dir if self.data_dir is not None else Path(tempfile.gettempdir())
         self.log_path = log_dir / f"dials-local-{self.port}.log"
-        self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        # 0600 like the server's own files: the log may sit in the data directory.
+        descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._log_file = os.fdopen(descriptor, "wb")
+        # Secrets travel in the environment (readable by this user only), not in argv.
+        env = {
+            **os.environ,
+            "DIALS_LOCAL_SECRET_KEY": self.secret_key,
+            "DIALS_LOCAL_ADMIN_TOKEN": self.admin_token,
+        }
         self.process = subprocess.Popen(
-            _cli(*args), stdout=self._log_file, stderr=subprocess.STDOUT
+            _cli(*args), stdout=self._log_file, stderr=subprocess.STDOUT, env=env
         )
         self._wait_ready()
         return self
@@ -188,13 +208,13 @@ class LocalServer:
         """Replace the server's fault rules at run time (``None`` clears them).
 
         Counters restart, so ``"503@3"`` fails the 3rd, 6th, ... request from now on.
-        See ``dials-local serve --help`` for the rule syntax.
+        See ``dials-local serve --help`` for the rule syntax.  Needs ``testing=True``.
         """
         request = urllib.request.Request(
             self.base_url + "_local/faults",
             data=json.dumps({"spec": spec or ""}).encode(),
             method="PUT",
-            headers={"Content-Type": "application/json", SECRET_HEADER: self.secret_key},
+            headers={"Content-Type": "application/json", ADMIN_HEADER: self.admin_token},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             result: dict[str, object] = json.loads(response.read())

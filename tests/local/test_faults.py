@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from dials_local.testing import SECRET_HEADER, LocalServer
+from dials_local.testing import ADMIN_HEADER, SECRET_HEADER, LocalServer
 
 ROUTE = "run/?page_size=50"
 
@@ -97,8 +97,10 @@ def test_the_api_root_is_not_counted(faulty: LocalServer) -> None:
 def test_control_route_requires_a_credential_and_rejects_bad_specs(faulty: LocalServer) -> None:
     url = faulty.base_url + "_local/faults"
     assert requests.put(url, json={"spec": "503@1"}, timeout=10).status_code == 403
+    api_key = {SECRET_HEADER: faulty.secret_key}  # an API key is not the admin credential
+    assert requests.put(url, json={"spec": "503@1"}, headers=api_key, timeout=10).status_code == 403
     bad = requests.put(
-        url, json={"spec": "boom@1"}, headers={SECRET_HEADER: faulty.secret_key}, timeout=10
+        url, json={"spec": "boom@1"}, headers={ADMIN_HEADER: faulty.admin_token}, timeout=10
     )
     assert bad.status_code == 400
     assert "KIND one of 500, 502, 503, 504, 429, reset, truncate, slow" in bad.json()["spec"][0]

@@ -40,11 +40,11 @@ RUN_KEY = ("dataset_id", "run_number")
         ({"run_number": f" {RUN} "}, lambda r: r["run_number"] == RUN),  # whitespace
         ({"run_number": f"+{RUN}"}, lambda r: r["run_number"] == RUN),  # leading +
         ({"run_number": f"{RUN}.0"}, lambda r: r["run_number"] == RUN),  # 1.0 == 1
-        ({"run_number": f"{RUN}.5"}, lambda r: False),  # matches nothing
+        ({"run_number": f"{RUN}.5"}, lambda r: r["run_number"] == RUN),  # truncated (§6)
         ({"run_number": ""}, lambda r: True),  # empty = absent
         ({"run_number__gte": RUN}, lambda r: r["run_number"] >= RUN),
         ({"run_number__lte": RUN}, lambda r: r["run_number"] <= RUN),
-        ({"run_number__gte": f"{RUN}.5"}, lambda r: r["run_number"] > RUN),
+        ({"run_number__gte": f"{RUN}.5"}, lambda r: r["run_number"] >= RUN),  # truncated
         ({"dataset_id__in": f"{DATASET},1,"}, lambda r: r["dataset_id"] == DATASET),
         ({"dataset_id__in": ""}, lambda r: True),
         (

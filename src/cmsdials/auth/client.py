@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import time
@@ -34,7 +35,7 @@ from typing import Any, ClassVar
 import requests
 
 from cmsdials._closing import Closing
-from cmsdials._transport import BASE_URL_ENV, default_base_url
+from cmsdials._transport import BASE_URL_ENV, WatchedAdapter, default_base_url, send
 from cmsdials._version import __version__
 from cmsdials.auth._responses import check, parse
 from cmsdials.auth.exceptions import (
@@ -52,12 +53,14 @@ from cmsdials.auth.models import (
     expiry,
     utcnow,
 )
+from cmsdials.errors import APIError
 from cmsdials.utils._base_client import BaseAPIClient
 from cmsdials.utils.logger import logger  # noqa: F401 - the 2.x name, re-exported
 
 __all__ = [
     "DEFAULT_AUDIENCE",
     "DEFAULT_CLIENT_ID",
+    "DEFAULT_DEADLINE",
     "DEFAULT_KEYCLOAK_URL",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_REALM",
@@ -75,6 +78,23 @@ DEFAULT_BASE_URL = "https://cmsdials-api.web.cern.ch/"
 DEFAULT_POLL_INTERVAL = 5.0
 #: ``(connect, read)`` seconds for each sign-in request.
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+#: Seconds for the whole of one sign-in request (connection, headers, body): token
+#: answers are a few kB, so a server still sending after a minute is broken or hostile.
+DEFAULT_DEADLINE = 60.0
+#: Bytes of one answer of the identity provider at most (tokens and errors are small).
+_MAX_BODY = 16 << 20
+
+#: Errors of one poll that say nothing about the sign-in (a restarted server, a dropped
+#: keep-alive connection, a proxy's 502): the next poll may well succeed.
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+_TRANSIENT_STATUSES = frozenset({502, 503, 504})
+
+log = logging.getLogger("cmsdials")
 
 _GRANT_DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 _GRANT_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -122,6 +142,12 @@ class AuthClient(Closing, BaseAPIClient):
         endpoints: ``keycloak_url="http://localhost:8000/auth/"``.
     timeout:
         ``(connect, read)`` seconds per request.
+    deadline:
+        Seconds for the whole of one request (default 60; ``None``: no deadline), then
+        :class:`~cmsdials.errors.DeadlineExceededError`.  Redirects are followed only
+        within the origin of the request; one to another origin raises
+        :class:`~cmsdials.errors.CrossOriginRedirectError` (a client secret or a token
+        never leaves the identity provider it was meant for).
     poll_interval:
         Seconds between polls of the device flow when the server does not say (default
         5); when it does, the longer of the two is used.
@@ -160,6 +186,7 @@ class AuthClient(Closing, BaseAPIClient):
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         poll_interval: float | None = None,
         announce: Callable[[Device], None] | None = None,
+        deadline: float | None = DEFAULT_DEADLINE,
     ) -> None:
         dials_args = any(arg is not None for arg in (base_url, route, version))
         keycloak_args = any(arg is not None for arg in (keycloak_url, realm, client_id, audience))
@@ -170,6 +197,8 @@ class AuthClient(Closing, BaseAPIClient):
             )
         if poll_interval is not None and poll_interval < 0:
             raise ValueError("poll_interval must be >= 0")
+        if deadline is not None and not deadline > 0:
+            raise ValueError("deadline must be > 0 seconds or None")
         if not dials_args and not keycloak_args and os.environ.get(BASE_URL_ENV, "").strip():
             # A script pointed at another DIALS by the environment signs in there too.
             base_url, dials_args = default_base_url(), True
@@ -183,9 +212,13 @@ class AuthClient(Closing, BaseAPIClient):
         self.client_id = client_id or DEFAULT_CLIENT_ID
         self.audience = audience or DEFAULT_AUDIENCE
         self.timeout = timeout
+        self.deadline = deadline
         self.poll_interval = poll_interval
         self.announce = announce
         self.session = requests.Session()
+        # Connections the deadline's watchdog can shut down (see cmsdials._transport.send).
+        self.session.mount("https://", WatchedAdapter(max_retries=0))
+        self.session.mount("http://", WatchedAdapter(max_retries=0))
         self.session.headers.update(
             {
                 "Accept": "application/json",
@@ -272,7 +305,10 @@ class AuthClient(Closing, BaseAPIClient):
         """Poll until ``device`` is approved, denied or expired.
 
         Polls every ``device.interval`` seconds (:attr:`poll_interval` or 5 s when the
-        server gives none), and less often when the server says ``slow_down``.
+        server gives none), and less often when the server says ``slow_down``.  A poll
+        that fails on the network (connection refused or reset, timeout) or with a
+        502/503/504 is tried again at the next interval: the grant outlives a restarted
+        server or a dropped connection.
 
         Raises
         ------
@@ -300,6 +336,12 @@ class AuthClient(Closing, BaseAPIClient):
                 interval = max(exc.interval or 0.0, interval + step)
             except PendingAuthorizationError:
                 continue
+            except _TRANSIENT_ERRORS as exc:
+                log.info("sign-in poll failed (%s); polling again", type(exc).__name__)
+            except APIError as exc:
+                if exc.status_code not in _TRANSIENT_STATUSES:
+                    raise
+                log.info("sign-in poll answered HTTP %d; polling again", exc.status_code)
 
     def device_auth_flow(self, announce: Callable[[Device], None] | None = None) -> Token:
         """Sign a person in: print the link to approve, wait for the approval.
@@ -434,4 +476,14 @@ class AuthClient(Closing, BaseAPIClient):
         )
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        return self.session.request(method, url, timeout=self.timeout, **kwargs)
+        """One request, its body read (bounded) and cached, redirects within its origin."""
+        response, _ = send(
+            self.session,
+            method,
+            url,
+            timeout=self.timeout,
+            deadline=self.deadline,
+            max_body=_MAX_BODY,
+            **kwargs,
+        )
+        return response

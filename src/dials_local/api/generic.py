@@ -4,11 +4,13 @@ query -> page -> respond."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection
+from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
 
 from dials_local.api.context import (
@@ -31,12 +33,29 @@ from dials_local.listing.filters import (
 )
 from dials_local.listing.pagination import Page, paginate
 from dials_local.listing.params import page_size, replace_query_param, sparse_fields
+from dials_local.listing.patterns import TOO_SLOW, PatternTooSlow, is_too_slow
 from dials_local.listing.query import ResourceQuery, count
 from dials_local.render import json_response
 
 Handler = Callable[[Call], Response]
 
 _INT64 = (-(2**63), 2**63 - 1)
+
+
+@contextmanager
+def _regex_errors(params: Sequence[str]) -> Iterator[None]:
+    """A pattern the database rejects, or one that exceeds the regex time budget, is a
+    400 naming the regex parameters in use (CONTRACT §2.3 shape)."""
+    try:
+        with regex_errors_as_400(params):
+            yield
+    except PatternTooSlow as error:
+        names = [error.param] if error.param else params
+        raise ApiError(400, {name: [TOO_SLOW] for name in names}) from None
+    except DBAPIError as error:
+        if params and is_too_slow(error):
+            raise ApiError(400, {name: [TOO_SLOW] for name in params}) from None
+        raise
 
 
 def _parsed_filters(resource: Resource, call: Call) -> list[tuple[Filter, Any]]:
@@ -65,7 +84,7 @@ def list_handler(resource: Resource) -> Handler:
     def handle(call: Call) -> Response:
         parsed = _parsed_filters(resource, call)
         query = _query_for(resource, call)
-        with call.connect() as conn, regex_errors_as_400(regex_params(parsed)):
+        with call.connect() as conn, _regex_errors(regex_params(parsed)):
             where = conditions(parsed, resource.table, conn)
             if not resource.paginated:
                 return json_response([query.render(row) for row in query.all(conn, where)])
@@ -116,7 +135,7 @@ def count_handler(resource: Resource) -> Handler:
 
     def handle(call: Call) -> Response:
         parsed = _parsed_filters(resource, call)
-        with call.connect() as conn, regex_errors_as_400(regex_params(parsed)):
+        with call.connect() as conn, _regex_errors(regex_params(parsed)):
             total = count(conn, resource, conditions(parsed, resource.table, conn))
         return json_response({"count": total})
 
@@ -136,7 +155,7 @@ def standard_retrieve_handler(resource: Resource, retrieve: StandardRetrieve) ->
         if not _INT64[0] <= pk <= _INT64[1]:
             raise not_found(resource.model_name)
         query = _query_for(resource, call)
-        with call.connect() as conn, regex_errors_as_400(regex_params(parsed)):
+        with call.connect() as conn, _regex_errors(regex_params(parsed)):
             where = [*conditions(parsed, table, conn), table.c[retrieve.lookup] == pk]
             row = query.first(conn, where)
         if row is None:

@@ -27,20 +27,30 @@ CERT_JSON_ERROR = (
 )
 GOLDEN_JSON_ERROR = "dataset_id__in and run_number__in, and model_id__in a valid list of integers"
 
+_INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 
+#: The value range of each input's column (``run_number`` is INTEGER, the ids BIGINT):
+#: PostgreSQL casts the values to the column type and fails beyond it.
+_RANGES = {"model_id__in": _INT64, "dataset_id__in": _INT64, "run_number__in": _INT32}
 
-def _int(item: object) -> int:
-    """One list item as a 64-bit integer (ints or digit strings; never booleans)."""
+
+def _int(item: object, bounds: tuple[int, int]) -> int:
+    """One list item as an integer within ``bounds`` (ints or digit strings; never
+    booleans)."""
     if isinstance(item, bool) or not isinstance(item, (int, str)):
         raise ValueError(item)
+    # 20 characters hold any 64-bit integer; refusing longer strings first keeps int()
+    # (quadratic in the length) cheap.
+    if isinstance(item, str) and len(item.strip()) > 20:
+        raise ValueError(item)
     value = int(item)
-    if not _INT64[0] <= value <= _INT64[1]:
+    if not bounds[0] <= value <= bounds[1]:
         raise ValueError(item)
     return value
 
 
-def _int_list(value: object) -> list[int]:
+def _int_list(value: object, bounds: tuple[int, int] = _INT64) -> list[int]:
     """A list of integers from ``[1, 2]``, ``["1", "2"]`` or ``"1,2"``; empty items of a
     comma string are dropped; nothing at all is an error (the parameter is required)."""
     if isinstance(value, str):
@@ -49,7 +59,7 @@ def _int_list(value: object) -> list[int]:
         items = value
     else:
         raise ValueError(value)
-    numbers = [_int(item) for item in items]
+    numbers = [_int(item, bounds) for item in items]
     if not numbers:
         raise ValueError(value)
     return numbers
@@ -77,7 +87,7 @@ def _parse(call: Call, message: str) -> tuple[list[int], list[int], list[int]]:
     """Models, datasets and runs; any problem is a 400 ``[message]``."""
     inputs = _inputs(call)
     try:
-        models, datasets, runs = (_int_list(inputs.get(name)) for name in PARAMS)
+        models, datasets, runs = (_int_list(inputs.get(name), _RANGES[name]) for name in PARAMS)
     except ValueError:
         raise ApiError(400, [message]) from None
     return models, datasets, runs

@@ -9,6 +9,8 @@ service tables live in the schema ``dials_local``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,26 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 
 from dials_local.db.schema import service_metadata, workspace_metadata
+from dials_local.listing.patterns import sqlite_regexp, sqlite_regexp_operator
 from dials_local.workspaces import WORKSPACES
 
 SERVICE_SCHEMA = "dials_local"
 SERVICE_SQLITE_FILE = "_service.sqlite3"
+#: SQLite's companions of a database file, created with the database file's mode.
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def make_private(path: Path) -> None:
+    """``chmod 0600`` a SQLite file and its existing -wal/-shm/-journal files.
+
+    The files hold password and key hashes.  The CLI's umask already creates them 0600;
+    this covers files from older versions and apps built in-process under another umask.
+    Done before the first ``PRAGMA`` so that SQLite, which gives the -wal/-shm files the
+    database file's mode, creates them private too.
+    """
+    for suffix in _SQLITE_COMPANIONS:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -31,6 +49,11 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA mmap_size=1073741824")
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
+    # Regex filters: the time-bounded matcher that does not hold the GIL (patterns.py).
+    # ``regexp`` replaces SQLAlchemy's own (Python's re.search, unbounded) in case any
+    # query still uses the REGEXP operator.
+    dbapi_connection.create_function("dials_regexp", 3, sqlite_regexp)
+    dbapi_connection.create_function("regexp", 2, sqlite_regexp_operator)
 
 
 def _sqlite_engine(path: Path) -> Engine:
@@ -38,7 +61,16 @@ def _sqlite_engine(path: Path) -> Engine:
         f"sqlite:///{path}",
         connect_args={"check_same_thread": False},
     )
-    event.listen(engine, "connect", _tune_sqlite)
+    private = False
+
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        nonlocal private
+        if not private:  # once per engine: the file exists once SQLite has opened it
+            make_private(path)
+            private = True
+        _tune_sqlite(dbapi_connection, record)
+
+    event.listen(engine, "connect", on_connect)
     return engine
 
 
@@ -104,7 +136,8 @@ class Database:
     def create_all(self, workspaces: Iterable[str] = WORKSPACES) -> None:
         """Create every table (idempotent)."""
         if self.data_dir is not None:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.data_dir, 0o700)  # also when it existed: it holds secrets' hashes
         else:
             with self._shared_engine().begin() as conn:
                 for schema in [*workspaces, SERVICE_SCHEMA]:

@@ -79,6 +79,10 @@ def position_values(position: str, size: int) -> tuple[int, ...]:
         raise InvalidCursor("position is not JSON") from None
     if not isinstance(values, list) or len(values) != size:
         raise InvalidCursor("position does not match the ordering")
+    # A real position holds at most 20 characters per value (a 64-bit integer); longer
+    # strings are refused before int(), whose cost grows with the square of the length.
+    if any(len(str(value)) > 20 for value in values):
+        raise InvalidCursor("position value too long")
     try:
         return tuple(int(str(value)) for value in values)
     except ValueError:

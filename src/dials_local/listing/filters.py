@@ -7,8 +7,11 @@ together, in declaration order), then each parsed value becomes one SQL conditio
 Kinds:
 
 * :class:`NumberFilter` - exact / ``gte`` / ``lte`` / ``in`` on an integer column; values
-  are decimals (``1.0`` == ``1``; ``1.5`` matches nothing; ``x`` -> "Enter a number.").
-* :class:`TextFilter` - exact (case-sensitive) or ``regex`` (unanchored search).
+  are decimals truncated toward zero (``1.0`` == ``1``; ``1.5`` -> ``1``; ``x`` -> "Enter
+  a number."; beyond 1e50 in magnitude -> "Ensure this value is less than or equal to
+  1e+50.").
+* :class:`TextFilter` - exact (case-sensitive) or ``regex`` (unanchored search, bounded in
+  time, see :mod:`dials_local.listing.patterns`).
 * :class:`BooleanFilter` - ``true/false/1/0`` (case-insensitive), anything else ignored.
 * :class:`NameLookupFilter` - a name (``dataset``, ``me``, ``logical_file_name``) resolved
   to ids in the same workspace by a subquery.
@@ -18,20 +21,37 @@ Kinds:
 
 from __future__ import annotations
 
-import re
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import BigInteger, ColumnElement, Connection, Table, false, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Connection,
+    Float,
+    Table,
+    false,
+    func,
+    literal,
+    select,
+)
 
+from dials_local.listing import patterns
 from dials_local.listing.params import QueryParams
 
 ENTER_A_NUMBER = "Enter a number."
+#: django-filter's ``NumberFilter`` validator (``MaxValueValidator(1e50)``).
+TOO_LARGE = "Ensure this value is less than or equal to 1e+50."
+#: Django's ``ProhibitNullCharactersValidator`` on every ``CharField``.
+NULL_CHARACTERS = "Null characters are not allowed."
+#: Largest magnitude a number filter accepts: bounding it keeps ``int()`` cheap
+#: (``1e1000000`` would be a million-digit integer).
+_MAX_MAGNITUDE = Decimal("1e50")
 
 NumberOp = Literal["exact", "gte", "lte", "in"]
 TextOp = Literal["exact", "regex"]
@@ -123,11 +143,22 @@ def parse_decimal(raw: str) -> Decimal:
     return value
 
 
-def _exact_int(value: Decimal, bounds: tuple[int, int]) -> int | None:
-    """The integer equal to ``value``, or ``None`` if no row of the column can equal it."""
-    if value != value.to_integral_value() or not bounds[0] <= value <= bounds[1]:
-        return None
-    return int(value)
+def parse_number(raw: str) -> int:
+    """A number filter value as the integer the database compares (CONTRACT §6).
+
+    Django validates a ``DecimalField`` (at most 1e50 in magnitude), then the integer
+    column's ``get_prep_value`` truncates it toward zero.  Only the Decimal's exponent is
+    looked at before the bound check, so ``1e1000000`` costs no big-integer arithmetic.
+    """
+    value = parse_decimal(raw)
+    if value.copy_abs() > _MAX_MAGNITUDE:  # copy_abs: no context, so no Overflow
+        raise FilterError(TOO_LARGE)
+    return int(value.to_integral_value(rounding=ROUND_DOWN))
+
+
+def _exact_int(value: int, bounds: tuple[int, int]) -> int | None:
+    """``value``, or ``None`` if no row of the column can equal it."""
+    return value if bounds[0] <= value <= bounds[1] else None
 
 
 @dataclass(frozen=True)
@@ -158,10 +189,13 @@ class NumberFilter(Filter):
                 return None
             # Empty items are dropped ("100,101," == "100,101"); each other item must be a
             # number.  A value made only of commas filters everything out, as in DIALS.
-            return [parse_decimal(item) for item in raw.split(",") if item != ""]
+            items = [item for item in raw.split(",") if item != ""]
+            for item in items:  # "Enter a number." wins over "too large", as in Django
+                parse_decimal(item)
+            return [parse_number(item) for item in items]
         if raw == "":
             return None
-        return parse_decimal(raw)
+        return parse_number(raw)
 
     def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
         column = filter_column(table, self.target, conn)
@@ -172,39 +206,45 @@ class NumberFilter(Filter):
         if self.op == "exact":
             exact = _exact_int(value, (low, high))
             return false() if exact is None else column == exact
+        # Bounds are clamped to the column's range: PostgreSQL casts the parameter to the
+        # column type and would fail with "integer out of range".
         if self.op == "gte":
-            if value > high:
-                return false()
-            bound = max(low, int(value.to_integral_value(rounding=ROUND_CEILING)))
-            return column >= bound
-        if value < low:  # lte
-            return false()
-        bound = min(high, int(value.to_integral_value(rounding=ROUND_FLOOR)))
-        return column <= bound
+            return false() if value > high else column >= max(low, value)
+        return false() if value < low else column <= min(high, value)  # lte
 
 
 def parse_text(raw: str) -> str | None:
-    """A django ``CharField`` value: stripped; empty means "no filter"."""
+    """A django ``CharField`` value: stripped; empty means "no filter"; a NUL character
+    is refused as Django does (PostgreSQL text cannot hold one: it would be a 500)."""
     value = raw.strip()
+    if "\x00" in value:
+        raise FilterError(NULL_CHARACTERS)
     return value or None
 
 
 def check_regex(pattern: str) -> str:
-    """``pattern`` if Python can compile it, else a :class:`FilterError`.
+    """``pattern`` if it compiles, else a :class:`FilterError`.
 
     DIALS would answer 500 (the database rejects the pattern); a clean 400 says which
     parameter is wrong.  PostgreSQL's dialect differs from Python's in corners; what
     slips through is caught when the query runs (see :func:`regex_params`).
     """
     try:
-        with warnings.catch_warnings():
-            # e.g. "Possible nested set" for POSIX classes like [[:alpha:]], which are
-            # valid for PostgreSQL: not worth a line in the server log per request
-            warnings.simplefilter("ignore", FutureWarning)
-            re.compile(pattern)
-    except re.error as error:
+        patterns.compile_pattern(pattern)
+    except patterns.regex.error as error:
         raise FilterError(f"Invalid regular expression: {error}") from None
     return pattern
+
+
+def regex_condition(
+    column: ColumnElement[Any], pattern: str, conn: Connection
+) -> ColumnElement[bool]:
+    """``column ~ pattern`` on PostgreSQL; on SQLite the time-bounded ``dials_regexp``
+    function (registered by :mod:`dials_local.db.engines`) with this request's deadline."""
+    if conn.dialect.name == "sqlite":
+        until = literal(patterns.deadline(), Float)
+        return func.dials_regexp(column, pattern, until, type_=Boolean)
+    return column.regexp_match(pattern)
 
 
 @dataclass(frozen=True)
@@ -231,7 +271,7 @@ class TextFilter(Filter):
 
     def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
         column = table.c[self.target]
-        return column.regexp_match(value) if self.op == "regex" else column == value
+        return regex_condition(column, value, conn) if self.op == "regex" else column == value
 
 
 _TRUE = {"1", "true"}
@@ -288,7 +328,7 @@ class NameLookupFilter(Filter):
     def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
         assert self.names_table is not None
         names = self.names_table.c[self.names_column]
-        match = names.regexp_match(value) if self.op == "regex" else names == value
+        match = regex_condition(names, value, conn) if self.op == "regex" else names == value
         ids = select(self.names_table.c[self.names_id]).where(match).correlate(None)
         return filter_column(table, self.local_column, conn).in_(ids)
 
@@ -316,21 +356,27 @@ class JsonListFilter(Filter):
             check_regex(value)
         return value
 
-    def _item_matches(self, item: object, value: str) -> bool:
+    def _item_matches(self, item: object, value: str, until: float) -> bool:
         """Whether one list item (an object, or a bare value) matches."""
         found = item.get(self.key) if isinstance(item, dict) else item
         if found is None or isinstance(found, (dict, list)):
             return False
         text = found if isinstance(found, str) else orjson.dumps(found).decode()
-        return re.search(value, text) is not None if self.op == "regex" else text == value
+        return patterns.search(value, text, until) if self.op == "regex" else text == value
 
     def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
         ids = []
+        until = patterns.deadline()
         rows = conn.execute(select(table.c[self.id_column], table.c[self.column]))
-        for row_id, text in rows:
-            items = orjson.loads(text) if text else None
-            if isinstance(items, list) and any(self._item_matches(i, value) for i in items):
-                ids.append(row_id)
+        try:
+            for row_id, text in rows:
+                items = orjson.loads(text) if text else None
+                if isinstance(items, list) and any(
+                    self._item_matches(i, value, until) for i in items
+                ):
+                    ids.append(row_id)
+        except patterns.PatternTooSlow:
+            raise patterns.PatternTooSlow(self.param) from None
         return table.c[self.id_column].in_(ids) if ids else false()
 
 
@@ -403,7 +449,15 @@ def parse_filters(filters: Sequence[Filter], params: QueryParams) -> list[tuple[
 def conditions(
     parsed: Iterable[tuple[Filter, Any]], table: Table, conn: Connection
 ) -> list[ColumnElement[bool]]:
-    """The SQL conditions of parsed filters (AND-ed by the caller)."""
+    """The SQL conditions of parsed filters (AND-ed by the caller).
+
+    With a regular expression among them, the statements of ``conn``'s transaction get
+    the regex time budget on PostgreSQL (SQLite's deadline travels in the condition).
+    Raises :class:`~dials_local.listing.patterns.PatternTooSlow` (Python-side matching).
+    """
+    parsed = list(parsed)
+    if any(getattr(item, "op", None) == "regex" for item, _ in parsed):
+        patterns.limit_statement(conn)
     return [item.condition(value, table, conn) for item, value in parsed]
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     FromClause,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 from dials_local.listing.cursor import InvalidCursor, position_text, position_values
 from dials_local.listing.declaration import DATASET_NAMES, ME_NAMES, OutputField, Resource
 
+_INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -45,6 +47,11 @@ class ResourceQuery:
         self.keys = tuple(f.name for f in self.fields)
         self._order = [table.c[name] for name in resource.ordering]
         self._width = len(self._order)
+        # Value range of each ordering column: PostgreSQL casts a cursor value to the
+        # column type and fails ("integer out of range") beyond it.
+        self._ranges = tuple(
+            _INT64 if isinstance(c.type, BigInteger) else _INT32 for c in self._order
+        )
         # (index in the output values, converter) for the fields that need converting
         self._converters = [
             (i, f.convert) for i, f in enumerate(self.fields) if f.convert is not None
@@ -100,7 +107,7 @@ class ResourceQuery:
         statement = self._select.where(*where)
         if position is not None:
             values = position_values(position, self._width)
-            if not all(_INT64[0] <= v <= _INT64[1] for v in values):
+            if not all(low <= v <= high for v, (low, high) in zip(values, self._ranges)):
                 raise InvalidCursor("position out of range")
             statement = statement.where(self._after(values, reverse, pinned or {}))
         order = [c.desc() for c in self._order] if reverse else self._order
