@@ -166,6 +166,52 @@ def _add_auth_options(serve: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="PEM file of the token signing key (created if missing, mode 0600)",
     )
+    limits = serve.add_argument_group(
+        "sign-in limits",
+        "Bounds on what clients without credentials can make the server do.",
+    )
+    limits.add_argument(
+        "--login-max-failures",
+        type=_positive,
+        default=defaults.login_max_failures,
+        metavar="N",
+        help="failed sign-ins for one user name before a lockout (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--login-max-failures-per-address",
+        type=_positive,
+        default=defaults.login_max_failures_per_address,
+        metavar="N",
+        help="failed sign-ins from one client address before a lockout (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--login-window",
+        type=_positive_float,
+        default=defaults.login_window,
+        metavar="SECONDS",
+        help="the window failed sign-ins are counted in (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--login-lockout",
+        type=_positive_float,
+        default=defaults.login_lockout,
+        metavar="SECONDS",
+        help="how long a locked-out name or address is refused (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--password-hash-workers",
+        type=_positive,
+        default=defaults.password_hash_workers,
+        metavar="N",
+        help="password hashes run at once, 32 MiB each (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--device-grants-per-address",
+        type=_positive,
+        default=defaults.device_grants_per_address,
+        metavar="N",
+        help="pending device sign-ins one client address may have (default: %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -420,6 +466,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             device_interval=args.device_interval,
             leeway=args.leeway,
             key_file=args.key_file,
+            login_max_failures=args.login_max_failures,
+            login_max_failures_per_address=args.login_max_failures_per_address,
+            login_window=args.login_window,
+            login_lockout=args.login_lockout,
+            password_hash_workers=args.password_hash_workers,
+            device_grants_per_address=args.device_grants_per_address,
         ),
     )
     try:

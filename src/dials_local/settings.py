@@ -40,6 +40,20 @@ class AuthSettings:
     leeway: int = 60
     #: PEM file of the signing key (default: in the data directory or the database).
     key_file: Path | None = None
+    #: Failed sign-ins for one user name, within ``login_window``, before a lockout.
+    login_max_failures: int = 5
+    #: Failed sign-ins from one client address, within ``login_window``, before a lockout.
+    login_max_failures_per_address: int = 20
+    #: The window failed sign-ins are counted in, seconds.
+    login_window: float = 900.0
+    #: How long a locked-out name or address is refused (right password too), seconds.
+    login_lockout: float = 300.0
+    #: Password hashes (scrypt, 32 MiB each) run at once, on threads of their own.
+    password_hash_workers: int = 2
+    #: Sign-ins that may wait for a hashing thread; more are refused with 503 at once.
+    password_hash_queue: int = 16
+    #: Pending device grants one client address may have; more get 429.
+    device_grants_per_address: int = 20
 
 
 @dataclass

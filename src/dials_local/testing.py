@@ -17,6 +17,7 @@ secrets reach it through environment variables, never its command line (``ps``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -28,11 +29,19 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-__all__ = ["ADMIN_HEADER", "LocalServer", "free_port", "seed_data_dir"]
+__all__ = [
+    "ADMIN_HEADER",
+    "LocalServer",
+    "find_postgres_bin",
+    "free_port",
+    "postgres_cluster",
+    "seed_data_dir",
+]
 
 #: Header that carries API-client secret keys (CONTRACT §3.2).
 SECRET_HEADER = "X-CLIENT-SECRET"
@@ -245,3 +254,55 @@ class LocalServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# -- a PostgreSQL server of one's own (tests and benchmarks) ------------------------------
+
+
+def find_postgres_bin() -> Path | None:
+    """The ``bin`` directory of the newest PostgreSQL server installed (Debian layout),
+    or ``None``."""
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    return None
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root: as root, run its tools as the `postgres` user.
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@contextlib.contextmanager
+def postgres_cluster(pg_bin: Path) -> Iterator[str]:
+    """A throw-away PostgreSQL server (``initdb`` + ``pg_ctl`` in a temporary directory,
+    loopback only, ``fsync=off``) with a database ``dials``; yields its SQLAlchemy URL and
+    removes everything on exit."""
+    root = Path(tempfile.mkdtemp(prefix="dials-pg-"))
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    port = free_port()
+    initdb = [str(pg_bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+    subprocess.run(_as_postgres(initdb), stdout=subprocess.DEVNULL, check=True)
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg_ctl = [str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w"]
+    try:
+        subprocess.run(
+            _as_postgres([*pg_ctl, "-o", options, "start"]), stdout=subprocess.DEVNULL, check=True
+        )
+        ready = [str(pg_bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]
+        for _ in range(100):
+            if subprocess.run(ready, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        createdb = [str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres"]
+        subprocess.run(_as_postgres([*createdb, "dials"]), check=True)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/dials"
+    finally:
+        subprocess.run(
+            _as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(root, ignore_errors=True)

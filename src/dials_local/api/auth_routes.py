@@ -5,7 +5,8 @@
 audience directly (DIALS proxies Keycloak's confidential client here).  Refused grants
 answer 400 ``{"detail": <description>, "code": <OAuth error>}``; a missing body field
 answers DRF's plain-text 400.  An invalid refresh token is a 400 ``invalid_grant`` where
-DIALS answers 500.
+DIALS answers 500.  A client address with too many pending device flows gets 429
+``{"detail": ...}`` with ``Retry-After`` (a dials-local limit; DIALS has none).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dials_local.api.spec import RouteSpec
 from dials_local.auth.bodies import form_fields
 from dials_local.auth.identity import OAuthError
 from dials_local.auth.service import AuthService
+from dials_local.auth.throttle import Throttled
 from dials_local.render import html_response, json_response
 
 #: Token answers must not be stored by caches (RFC 6749 §5.1).
@@ -45,7 +47,12 @@ def new_device(call: Call) -> Response:
     """Start a device flow: exactly ``device_code``, ``verification_uri_complete``,
     ``expires_in``."""
     service = auth_service(call)
-    started = service.start_device(service.settings.audience)
+    client = call.request.client
+    try:
+        started = service.start_device(service.settings.audience, client.host if client else "")
+    except Throttled as refused:
+        headers = {**NO_STORE, "Retry-After": refused.retry_after_header}
+        return json_response({"detail": refused.message}, refused.status, headers)
     return json_response(
         {
             "device_code": started.device_code,

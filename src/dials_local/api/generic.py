@@ -27,6 +27,7 @@ from dials_local.listing.filters import (
     Filter,
     FilterValidationError,
     conditions,
+    in_column_range,
     parse_filters,
     pinned_columns,
     regex_params,
@@ -38,8 +39,6 @@ from dials_local.listing.query import ResourceQuery, count
 from dials_local.render import json_response
 
 Handler = Callable[[Call], Response]
-
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 @contextmanager
@@ -152,7 +151,7 @@ def standard_retrieve_handler(resource: Resource, retrieve: StandardRetrieve) ->
             pk = int(call.path["pk"])
         except ValueError:
             raise NOT_FOUND from None
-        if not _INT64[0] <= pk <= _INT64[1]:
+        if not in_column_range(table, retrieve.lookup, pk):
             raise not_found(resource.model_name)
         query = _query_for(resource, call)
         with call.connect() as conn, _regex_errors(regex_params(parsed)):
@@ -172,7 +171,7 @@ def composite_retrieve_handler(resource: Resource, keys: tuple[str, ...]) -> Han
 
     def handle(call: Call) -> Response:
         values = [int(call.path[key]) for key in keys]  # the route only matches digits
-        if not all(v <= _INT64[1] for v in values):
+        if not all(in_column_range(table, k, v) for k, v in zip(keys, values)):
             raise not_found(resource.model_name)
         with call.connect() as conn:
             row = query.first(conn, [table.c[k] == v for k, v in zip(keys, values)])

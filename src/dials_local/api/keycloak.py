@@ -13,7 +13,8 @@
 
 Bodies are form-encoded; answers use OAuth2's error format ``{"error",
 "error_description"}``: 400 for refused grants, 401 ``invalid_client`` for a wrong client
-or secret, 404 for another realm.
+or secret, 404 for another realm, 429 ``slow_down`` (with ``Retry-After``) for a client
+address with too many pending device flows.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from starlette.routing import Route
 from dials_local.auth.bodies import form_fields
 from dials_local.auth.identity import OAuthError
 from dials_local.auth.service import AuthService, invalid_client
+from dials_local.auth.throttle import Throttled
 from dials_local.render import json_response
 
 logger = logging.getLogger("dials_local.keycloak")
@@ -129,7 +131,14 @@ def device_authorization(
 ) -> Response:
     """RFC 8628 §3.2 answer, with the approval page of dials-local as verification URI."""
     client_id = _public_client(fields, service)
-    started = service.start_device(client_id)
+    address = request.client.host if request.client else ""
+    try:
+        started = service.start_device(client_id, address)
+    except Throttled as refused:
+        # RFC 8628's "poll less often" code fits best; OAuth clients read error first.
+        body = OAuthError("slow_down", refused.message, refused.status).oauth_body()
+        headers = {**NO_STORE, "Retry-After": refused.retry_after_header}
+        return json_response(body, refused.status, headers)
     page = f"{_base_url(request)}device"
     return json_response(
         {

@@ -8,9 +8,8 @@ from starlette.responses import Response
 
 from dials_local.api.context import Call
 from dials_local.db.schema import dim_monitoring_elements, fact_lumisection, fact_th1, fact_th2
+from dials_local.listing.filters import in_column_range
 from dials_local.render import json_response
-
-_INT64_MAX = 2**63 - 1
 
 
 def mes_by_run(call: Call) -> Response:
@@ -18,7 +17,10 @@ def mes_by_run(call: Call) -> Response:
     dataset/run, ordered by ``me_id``; ``[]`` when the run has no lumisection (where DIALS
     fails with 500).  Query parameters are ignored."""
     dataset_id, run_number = int(call.path["dataset_id"]), int(call.path["run_number"])
-    if max(dataset_id, run_number) > _INT64_MAX:
+    if not (
+        in_column_range(fact_lumisection, "dataset_id", dataset_id)
+        and in_column_range(fact_lumisection, "run_number", run_number)
+    ):
         return json_response([])
     lumis = fact_lumisection
     with call.connect() as conn:

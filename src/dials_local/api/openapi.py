@@ -36,6 +36,15 @@ def _query_parameter(spec: RouteSpec, name: str) -> dict[str, Any]:
     }
 
 
+def _body_schema(name: str) -> dict[str, Any]:
+    """The schema of one POST body attribute: the ``__in`` lists of cert-json/golden-json
+    are arrays of integers; the sign-in attributes (``device_code``, ``refresh_token``)
+    are strings."""
+    if name.endswith("__in"):
+        return {"type": "array", "items": {"type": "integer"}}
+    return {"type": "string"}
+
+
 def _operation(spec: RouteSpec, method: str) -> dict[str, Any]:
     """The OpenAPI operation of ``spec`` for ``method``."""
     parameters: list[dict[str, Any]] = [
@@ -71,10 +80,7 @@ def _operation(spec: RouteSpec, method: str) -> dict[str, Any]:
                     "schema": {
                         "type": "object",
                         "required": list(spec.body_params),
-                        "properties": {
-                            name: {"type": "array", "items": {"type": "integer"}}
-                            for name in spec.body_params
-                        },
+                        "properties": {name: _body_schema(name) for name in spec.body_params},
                     }
                 }
             }

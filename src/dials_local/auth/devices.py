@@ -13,19 +13,27 @@ The client then polls with the device code; each poll gets one of the RFC's answ
 An approved grant is redeemed once (state ``consumed``).  Unlike RFC 8628 §3.5, a
 ``slow_down`` does not lengthen the interval: clients such as cmsdials 2.4.1 poll at a
 fixed period and would otherwise never be answered again.
+
+Starting grants needs no credentials, so it is bounded: at most ``per_address`` pending,
+unexpired grants per client address (counted in memory, per process), and rows expired
+for longer than their own lifetime are deleted whenever a grant is started.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, select, update
 
 from dials_local.auth.identity import OAuthError
+from dials_local.auth.throttle import MAX_TRACKED_KEYS, Throttled
 from dials_local.db.schema import device_grants
 
 Clock = Callable[[], float]
@@ -41,6 +49,9 @@ SLOW_DOWN_TEXT = "Slow down: the client polls faster than the allowed interval"
 EXPIRED_TEXT = "The device code has expired"
 DENIED_TEXT = "The end user denied the authorization request"
 INVALID_TEXT = "Device code not valid"
+
+#: Default bound on pending grants per client address.
+DEFAULT_GRANTS_PER_ADDRESS = 20
 
 
 def _digest(device_code: str) -> str:
@@ -89,20 +100,81 @@ class DeviceGrant:
 class DeviceStore:
     """Start, decide and poll device grants in the service database."""
 
-    def __init__(self, engine: Engine, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock = time.time,
+        *,
+        per_address: int = DEFAULT_GRANTS_PER_ADDRESS,
+        max_addresses: int = MAX_TRACKED_KEYS,
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self.per_address = per_address
+        self._max_addresses = max_addresses
+        #: address -> {user code: expiry} of the grants it started that may be pending.
+        self._by_address: OrderedDict[str, dict[str, float]] = OrderedDict()
+        # One lock around count-then-insert, so concurrent starts cannot overshoot.
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return "<DeviceStore>"
 
-    def start(self, client_id: str, *, ttl: int, interval: float, scope: str) -> DeviceStart:
-        """A new pending grant for ``client_id``."""
-        now = self._clock()
+    def _pending(self, address: str, now: float) -> dict[str, float]:
+        """The grants ``address`` started that are still pending and unexpired (the
+        database is asked only when the in-memory count reaches the limit)."""
+        codes = self._by_address.get(address)
+        if codes is None:
+            codes = self._by_address[address] = {}
+            while len(self._by_address) > self._max_addresses:
+                self._by_address.popitem(last=False)
+        else:
+            self._by_address.move_to_end(address)
+        for code in [c for c, expires in codes.items() if expires <= now]:
+            del codes[code]
+        if len(codes) >= self.per_address:  # some may have been approved or denied since
+            with self._engine.connect() as conn:
+                still = {
+                    row.user_code
+                    for row in conn.execute(
+                        select(device_grants.c.user_code).where(
+                            device_grants.c.user_code.in_(list(codes)),
+                            device_grants.c.state == PENDING,
+                        )
+                    )
+                }
+            for code in [c for c in codes if c not in still]:
+                del codes[code]
+        return codes
+
+    def start(
+        self, client_id: str, *, ttl: int, interval: float, scope: str, address: str = ""
+    ) -> DeviceStart:
+        """A new pending grant for ``client_id``, started from ``address``; raises
+        :class:`Throttled` when that address already has ``per_address`` pending grants."""
+        with self._lock:
+            now = self._clock()
+            codes = self._pending(address, now)
+            if len(codes) >= self.per_address:
+                wait = min(codes.values()) - now  # until the oldest one expires
+                raise Throttled(
+                    wait,
+                    f"Too many pending sign-in requests from this address (at most "
+                    f"{self.per_address}). Finish or abandon one, or try again in "
+                    f"{max(1, math.ceil(wait))} seconds.",
+                )
+            started = self._insert(client_id, now, ttl=ttl, interval=interval, scope=scope)
+            codes[normalize_user_code(started.user_code)] = now + ttl
+            return started
+
+    def _insert(
+        self, client_id: str, now: float, *, ttl: int, interval: float, scope: str
+    ) -> DeviceStart:
         device_code = secrets.token_urlsafe(32)
         with self._engine.begin() as conn:
-            # Grants a day past their expiry are of no use to anyone: drop them as we go.
-            conn.execute(delete(device_grants).where(device_grants.c.expires_at < now - 86400))
+            # Expired grants are kept for one more lifetime (their polls get
+            # expired_token, not invalid_grant), then dropped as new ones are written.
+            conn.execute(delete(device_grants).where(device_grants.c.expires_at < now - ttl))
             while True:  # 20**8 codes: a collision is rare, but must not be an error
                 user_code = "".join(
                     secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH)

@@ -24,6 +24,7 @@ import html
 import logging
 import string
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import quote
 
@@ -36,6 +37,7 @@ from dials_local.auth.bodies import form_fields
 from dials_local.auth.devices import APPROVED, CONSUMED, DENIED, DeviceGrant
 from dials_local.auth.service import AuthService
 from dials_local.auth.sessions import COOKIE_NAME, COOKIE_PATH, BrowserSession
+from dials_local.auth.throttle import Throttled
 
 logger = logging.getLogger("dials_local.pages")
 
@@ -272,8 +274,19 @@ def show(view: _View, fields: dict[str, str]) -> Response:
     return _consent(view, grant)
 
 
-def login(view: _View, fields: dict[str, str]) -> Response:
-    """``POST /device/login``: check the password, then start a signed-in session."""
+@dataclass
+class _LoginForm:
+    """A sign-in form that passed the cheap checks and now needs its password checked."""
+
+    view: _View
+    grant: DeviceGrant | None
+    username: str
+    password: str
+
+
+def _login_checks(view: _View, fields: dict[str, str]) -> Response | _LoginForm:
+    """``POST /device/login``, first half (thread pool: it reads the database): CSRF and
+    the code; an answer when they fail, else the form to check."""
     user_code = fields.get("user_code", "")[:64]
     if not view.csrf_ok(fields):
         return _csrf_failure(view, user_code)
@@ -283,15 +296,34 @@ def login(view: _View, fields: dict[str, str]) -> Response:
         if problem is not None:
             return problem
     username = fields.get("username", "").strip()[:255]
-    user = view.service.users.authenticate(username, fields.get("password", ""))
+    return _LoginForm(view, grant, username, fields.get("password", ""))
+
+
+def _login_problem(form: _LoginForm, text: str, status: int) -> Response:
+    """The sign-in form again (or the code form, without a code) with ``text``."""
+    if form.grant is None:
+        return _enter_code(form.view, problem=text, status=status)
+    return _sign_in(form.view, form.grant, form.username, text, status=status)
+
+
+async def _login_answer(form: _LoginForm) -> Response:
+    """``POST /device/login``, second half (event loop): throttle, password, session."""
+    view = form.view
+    address = view.request.client.host if view.request.client else ""
+    try:
+        user = await view.service.sign_in(form.username, form.password, address)
+    except Throttled as refused:
+        logger.warning("sign-in refused (%s) on the approval page", refused.status)
+        response = _login_problem(form, refused.message, refused.status)
+        response.headers["Retry-After"] = refused.retry_after_header
+        return response
     if user is None:
-        if grant is None:
-            return _enter_code(view, problem="Wrong user name or password.", status=401)
-        return _sign_in(view, grant, username, "Wrong user name or password.", status=401)
+        return _login_problem(form, "Wrong user name or password.", 401)
     logger.info("signed in on the approval page: %s", user.name)
     # A new nonce: whatever was known of the anonymous session is useless now.
     return view.redirect(
-        _page_url(grant.user_code if grant else ""), view.service.sessions.new(user.name)
+        _page_url(form.grant.user_code if form.grant else ""),
+        view.service.sessions.new(user.name),
     )
 
 
@@ -341,8 +373,8 @@ Handler = Callable[[_View, dict[str, str]], Response]
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Run ``handler`` in the thread pool: passwords are checked with a deliberately slow
-    hash, which must not stall the event loop."""
+    """Run ``handler`` in the thread pool: it reads the database, which must not stall the
+    event loop."""
 
     def run(request: Request, body: bytes) -> Response:
         fields = form_fields(request.headers.get("content-type"), body) if body else {}
@@ -356,11 +388,27 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+async def _login_endpoint(request: Request) -> Response:
+    """``POST /device/login``: the checks that read the database in the thread pool, then
+    the password on the event loop, which hands the hash to the hash pool's own threads
+    (:class:`~dials_local.auth.throttle.HashPool`): a flood of guesses then holds none of
+    the threads every other route needs."""
+
+    def checks(body: bytes) -> Response | _LoginForm:
+        fields = form_fields(request.headers.get("content-type"), body) if body else {}
+        return _login_checks(_View(request), fields)
+
+    checked = await run_in_threadpool(checks, await request.body())
+    if isinstance(checked, Response):
+        return checked
+    return await _login_answer(checked)
+
+
 def page_routes() -> list[Route]:
     """The Starlette routes of the approval page."""
     return [
         Route(PAGE_PATH, _endpoint(show), methods=["GET"]),
-        Route(f"{PAGE_PATH}/login", _endpoint(login), methods=["POST"]),
+        Route(f"{PAGE_PATH}/login", _login_endpoint, methods=["POST"]),
         Route(f"{PAGE_PATH}/decision", _endpoint(decide), methods=["POST"]),
         Route(f"{PAGE_PATH}/logout", _endpoint(logout), methods=["POST"]),
     ]

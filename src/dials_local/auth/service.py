@@ -7,6 +7,9 @@ device grants and API clients, and implements the grants both sets of routes off
   tokens issued directly for the DIALS audience;
 * the Keycloak endpoints (§3.6, for cmsdials 2.4): device flow and refresh for the public
   client, token exchange to the DIALS audience, client credentials for API clients.
+
+It also holds what bounds unauthenticated work (:mod:`dials_local.auth.throttle`): the
+sign-in throttle, the password-hash pool, and the per-address limit of device grants.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ import uuid
 from typing import Any
 
 import jwt
+from starlette.concurrency import run_in_threadpool
 
 from dials_local.auth.api_clients import ApiClientStore
 from dials_local.auth.devices import DeviceGrant, DeviceStart, DeviceStore
 from dials_local.auth.identity import OAuthError
 from dials_local.auth.keys import SigningKey, load_signing_key
 from dials_local.auth.sessions import SessionCodec
+from dials_local.auth.throttle import HashPool, SignInThrottle, Throttled
 from dials_local.auth.tokens import DEFAULT_SCOPE, Principal, Session, TokenService
-from dials_local.auth.users import UserStore
+from dials_local.auth.users import User, UserStore, check_password
 from dials_local.db.engines import Database
 from dials_local.settings import AuthSettings
 
@@ -51,7 +56,14 @@ class AuthService:
             key_file=settings.key_file, data_dir=database.data_dir, service_engine=engine
         )
         self.tokens = TokenService(self.key, settings, engine)
-        self.devices = DeviceStore(engine)
+        self.devices = DeviceStore(engine, per_address=settings.device_grants_per_address)
+        self.throttle = SignInThrottle(
+            user_limit=settings.login_max_failures,
+            address_limit=settings.login_max_failures_per_address,
+            window=settings.login_window,
+            lockout=settings.login_lockout,
+        )
+        self.hashes = HashPool(settings.password_hash_workers, settings.password_hash_queue)
         self.users = UserStore(engine)
         self.api_clients = ApiClientStore(engine)
         self.sessions = SessionCodec(self.key.derived_secret("approval-page-session"))
@@ -61,14 +73,43 @@ class AuthService:
 
     # -- device flow -------------------------------------------------------------------
 
-    def start_device(self, client_id: str) -> DeviceStart:
-        """A new device grant for ``client_id`` with the configured lifetime and interval."""
+    def start_device(self, client_id: str, address: str = "") -> DeviceStart:
+        """A new device grant for ``client_id`` with the configured lifetime and interval;
+        :class:`Throttled` when ``address`` has too many pending grants already."""
         return self.devices.start(
             client_id,
             ttl=self.settings.device_ttl,
             interval=self.settings.device_interval,
             scope=DEFAULT_SCOPE,
+            address=address,
         )
+
+    # -- the approval page's sign-in ---------------------------------------------------
+
+    async def sign_in(self, username: str, password: str, address: str) -> User | None:
+        """The user if ``password`` is theirs, else ``None``; :class:`Throttled` when the
+        name or the address is locked out, or every hashing thread is taken.
+
+        Awaited on the event loop: the database lookup runs in the API's thread pool (a
+        quick query), the hash on :attr:`hashes`' own threads, so that guessers never
+        hold the API's workers for the duration of a hash.
+        """
+        attempt = self.throttle.begin(username, address)  # refused here: no hash at all
+        try:
+            user, stored = await run_in_threadpool(self.users.credentials, username)
+            matches = await self.hashes.run(check_password, password, stored)
+        except Throttled:
+            self.throttle.abandoned(attempt)
+            raise
+        # Any other failure (a cancelled request) leaves the attempt counted as failed.
+        if matches and user is not None:
+            self.throttle.succeeded(attempt)
+            return user
+        return None
+
+    def close(self) -> None:
+        """Stop the hashing threads."""
+        self.hashes.shutdown()
 
     def redeem_device(
         self, device_code: str, *, client_id: str, base_url: str, audience: str

@@ -146,8 +146,10 @@ class UserStore:
             return None
         return User(name=row.name, roles=tuple(orjson.loads(row.roles)))
 
-    def authenticate(self, name: str, password: str) -> User | None:
-        """The user if ``password`` is theirs, else ``None`` (same cost either way)."""
+    def credentials(self, name: str) -> tuple[User | None, str | None]:
+        """The user called ``name`` and their stored hash, or ``(None, None)``: the
+        database half of :meth:`authenticate`, so that the hashing half can run elsewhere
+        (:func:`check_password`)."""
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(users.c.name, users.c.roles, users.c.password_hash).where(
@@ -155,8 +157,19 @@ class UserStore:
                 )
             ).first()
         if row is None:
-            verify_password(password, _dummy_hash())
-            return None
-        if not verify_password(password, row.password_hash):
-            return None
-        return User(name=row.name, roles=tuple(orjson.loads(row.roles)))
+            return None, None
+        return User(name=row.name, roles=tuple(orjson.loads(row.roles))), row.password_hash
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The user if ``password`` is theirs, else ``None`` (same cost either way)."""
+        user, stored = self.credentials(name)
+        return user if check_password(password, stored) else None
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches ``stored``; with no stored hash (unknown user), a dummy
+    hash is checked so that the answer takes as long as for a wrong password."""
+    if stored is None:
+        verify_password(password, _dummy_hash())
+        return False
+    return verify_password(password, stored)

@@ -10,7 +10,9 @@ service tables live in the schema ``dials_local``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,67 @@ from sqlalchemy import Engine, create_engine, event, text
 from dials_local.db.schema import service_metadata, workspace_metadata
 from dials_local.listing.patterns import sqlite_regexp, sqlite_regexp_operator
 from dials_local.workspaces import WORKSPACES
+
+logger = logging.getLogger("dials_local.db")
+
+#: Requests run their database work in anyio's worker threads (Starlette's
+#: ``run_in_threadpool``), at most 40 at once: anyio's default thread limiter, which
+#: dials-local does not change (``tests/local/test_pool.py`` checks the figure).
+SERVER_THREADS = 40
+#: Connections each pool keeps open: one per worker thread, so that a request always finds
+#: an idle connection under full load.  With SQLAlchemy's default (5, the overflow beyond
+#: it closed on return) the server opened and closed a SQLite connection for about one
+#: request in ten above ~8 concurrent clients (BENCHMARKS.md, "server-load").
+#: ``$DIALS_LOCAL_POOL_SIZE`` overrides it (the benchmark compares with the old size).
+POOL_SIZE_ENV = "DIALS_LOCAL_POOL_SIZE"
+#: Connections a pool may open beyond ``pool_size`` (closed again when returned): slack for
+#: the rare request that holds two connections of one pool, or code outside the threads.
+#: On PostgreSQL every workspace shares one pool, so one server opens at most
+#: pool_size + MAX_OVERFLOW = 50 connections, half of PostgreSQL's default max_connections.
+MAX_OVERFLOW = 10
+
+
+def pool_size() -> int:
+    """Connections each pool keeps: ``$DIALS_LOCAL_POOL_SIZE``, else :data:`SERVER_THREADS`."""
+    configured = os.environ.get(POOL_SIZE_ENV, "").strip()
+    if not configured:
+        return SERVER_THREADS
+    try:
+        size = int(configured)
+    except ValueError:
+        raise ValueError(
+            f"${POOL_SIZE_ENV} must be a positive integer, not {configured!r}"
+        ) from None
+    if size < 1:
+        raise ValueError(f"${POOL_SIZE_ENV} must be a positive integer, not {configured!r}")
+    return size
+
+
+def _count_connections(engine: Engine, label: str) -> None:
+    """Log each database connection the engine's pool opens, with how many are open.
+
+    Once the pool is warm no more lines appear; a steady stream of them under load means
+    the pool is too small for the concurrency (connections opened per request).
+    """
+    lock = threading.Lock()
+    counts = {"opened": 0, "open": 0}
+
+    def on_connect(_dbapi_connection: Any, _record: Any) -> None:
+        with lock:
+            counts["opened"] += 1
+            counts["open"] += 1
+            opened, now_open = counts["opened"], counts["open"]
+        logger.info(
+            "%s: database connection opened (%d opened so far, %d open)", label, opened, now_open
+        )
+
+    def on_close(_dbapi_connection: Any, _record: Any) -> None:
+        with lock:
+            counts["open"] -= 1
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "close", on_close)
+
 
 SERVICE_SCHEMA = "dials_local"
 SERVICE_SQLITE_FILE = "_service.sqlite3"
@@ -57,9 +120,12 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_engine(path: Path) -> Engine:
+    # A file database gets a QueuePool (SQLAlchemy 2): sized like the server's threads.
     engine = create_engine(
         f"sqlite:///{path}",
         connect_args={"check_same_thread": False},
+        pool_size=pool_size(),
+        max_overflow=MAX_OVERFLOW,
     )
     private = False
 
@@ -71,6 +137,7 @@ def _sqlite_engine(path: Path) -> Engine:
         _tune_sqlite(dbapi_connection, record)
 
     event.listen(engine, "connect", on_connect)
+    _count_connections(engine, path.stem)
     return engine
 
 
@@ -107,7 +174,13 @@ class Database:
 
     def _shared_engine(self) -> Engine:
         if self._shared is None:
-            self._shared = create_engine(self.url, pool_size=10, max_overflow=10)  # type: ignore[arg-type]
+            # One pool for every workspace (schema_translate_map on the same engine).
+            self._shared = create_engine(
+                self.url,  # type: ignore[arg-type]
+                pool_size=pool_size(),
+                max_overflow=MAX_OVERFLOW,
+            )
+            _count_connections(self._shared, "postgresql")
         return self._shared
 
     def engine(self, workspace: str) -> Engine:

@@ -109,6 +109,13 @@ def _column_range(table: Table, column: str) -> tuple[int, int]:
     return _INT64 if isinstance(table.c[column].type, BigInteger) else _INT32
 
 
+def in_column_range(table: Table, column: str, value: int) -> bool:
+    """Whether an integer column (INT or BIGINT) can hold ``value``: a value outside the
+    range matches no row (PostgreSQL would raise "out of range" instead)."""
+    low, high = _column_range(table, column)
+    return low <= value <= high
+
+
 #: Columns where one value covers a large share of a histogram table (an ME has a row in
 #: nearly every lumisection).  On SQLite, the index on such a column followed by a sort of
 #: every matching row loses badly to walking the primary key in cursor order (measured on

@@ -1,0 +1,292 @@
+"""dials-local under concurrent clients: requests/s, latency and database connections.
+
+Starts dials-local on SQLite (and on PostgreSQL when its binaries are found under
+/usr/lib/postgresql/*/bin: a throw-away cluster in a temporary directory) twice: with the
+connection pools sized for the server's worker threads (the current default) and with the
+old size (``$DIALS_LOCAL_POOL_SIZE``: 5 on SQLite, SQLAlchemy's default; 10 on
+PostgreSQL, the previous setting), both running at once.  Then, round after round, drives
+each with 1, 8, 32 and 64 concurrent clients (threads in a few processes, one keep-alive
+``requests`` session each, loopback) for a fixed time against a cheap listing and a
+heavier one, alternating the two servers so that both see the same load on the machine.
+
+Per level: requests/s, p50 and p99 latency, errors, database connections the server
+opened meanwhile (counted from the ``dials_local.db`` lines of its log), connections open
+at the end, and the server's VmRSS.
+
+    python bench/server_load.py                       # demo data set, 10 s per level, 3 runs
+    python bench/server_load.py --seconds 4 --size tiny --backends sqlite
+
+Writes the section "server-load" of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from _report import machine_line, median_range, write_section
+from dials_local.db.engines import POOL_SIZE_ENV, pool_size
+from dials_local.testing import (
+    SECRET_HEADER,
+    LocalServer,
+    find_postgres_bin,
+    postgres_cluster,
+    seed_data_dir,
+)
+
+ROUTES = (
+    ("cheap: `run/?page_size=10`", "run/?page_size=10"),
+    ("heavier: `th1/?me_id=1&page_size=100`", "th1/?me_id=1&page_size=100"),
+)
+#: The pool sizes before this change: SQLAlchemy's default on SQLite, 10 on PostgreSQL.
+OLD_POOL = {"sqlite": 5, "postgresql": 10}
+OPENED = re.compile(
+    r"dials_local\.db INFO (\S+): database connection opened \((\d+) opened so far, (\d+) open\)"
+)
+
+
+# -- the clients ---------------------------------------------------------------------------
+
+
+def _client_process(
+    url: str, key: str, threads: int, start_at: float, seconds: float
+) -> tuple[list[float], int]:
+    """``threads`` keep-alive clients GET ``url`` from ``start_at`` for ``seconds``."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def client() -> None:
+        mine: list[float] = []
+        failed = 0
+        with requests.Session() as session:
+            session.headers[SECRET_HEADER] = key
+            time.sleep(max(0.0, start_at - time.time()))
+            deadline = start_at + seconds
+            while time.time() < deadline:
+                began = time.perf_counter()
+                try:
+                    response = session.get(url, timeout=60)
+                    response.content  # noqa: B018 - read the body
+                    ok = response.status_code == 200
+                except requests.RequestException:
+                    ok = False
+                if ok:
+                    mine.append(time.perf_counter() - began)
+                else:
+                    failed += 1
+        with lock:
+            latencies.extend(mine)
+            errors[0] += failed
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies, errors[0]
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    opened: int
+    open_now: int
+    rss_mb: float
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _log_counts(server: LocalServer) -> tuple[int, int]:
+    """(connections opened so far, open now) summed over the server's pools."""
+    assert server.log_path is not None
+    opened: dict[str, int] = {}
+    open_now: dict[str, int] = {}
+    for label, total, now in OPENED.findall(server.log_path.read_text(errors="replace")):
+        if int(total) >= opened.get(label, 0):
+            opened[label], open_now[label] = int(total), int(now)
+    return sum(opened.values()), sum(open_now.values())
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(
+    pool: multiprocessing.pool.Pool, server: LocalServer, path: str, clients: int, seconds: float
+) -> Sample:
+    """One level: ``clients`` concurrent clients for ``seconds``."""
+    processes = min(clients, 4)
+    shares = [clients // processes + (i < clients % processes) for i in range(processes)]
+    opened_before, _ = _log_counts(server)
+    start_at = time.time() + 0.5  # every client set up and waiting
+    results = pool.starmap(
+        _client_process,
+        [(server.api_url + path, server.secret_key, n, start_at, seconds) for n in shares],
+    )
+    latencies = [value for values, _ in results for value in values]
+    errors = sum(failed for _, failed in results)
+    time.sleep(0.2)  # the log written
+    opened_after, open_now = _log_counts(server)
+    assert server.process is not None
+    return Sample(
+        rps=len(latencies) / seconds,
+        p50_ms=_percentile(latencies, 0.50) * 1000,
+        p99_ms=_percentile(latencies, 0.99) * 1000,
+        errors=errors,
+        opened=opened_after - opened_before,
+        open_now=open_now,
+        rss_mb=_rss_mb(server.process.pid),
+    )
+
+
+@dataclass
+class Cell:
+    samples: dict[str, list[Sample]] = field(default_factory=lambda: {"old": [], "new": []})
+
+
+def run_backend(
+    backend: str,
+    location: dict[str, object],
+    args: argparse.Namespace,
+    pool: multiprocessing.pool.Pool,
+) -> list[str]:
+    """Measure one backend; the table rows."""
+    servers: dict[str, LocalServer] = {}
+    with contextlib.ExitStack() as stack:
+        for name, size in (("old", OLD_POOL[backend]), ("new", None)):
+            if size is None:
+                os.environ.pop(POOL_SIZE_ENV, None)
+            else:
+                os.environ[POOL_SIZE_ENV] = str(size)
+            try:
+                server = LocalServer(**location, size=args.size, extra_args=("--no-access-log",))  # type: ignore[arg-type]
+                servers[name] = stack.enter_context(server)
+            finally:
+                os.environ.pop(POOL_SIZE_ENV, None)
+        cells: dict[tuple[str, int], Cell] = {}
+        for server in servers.values():  # warm-up: page cache, pools
+            for _, path in ROUTES:
+                measure(pool, server, path, max(args.levels), 1.0)
+        for run in range(args.runs):
+            for label, path in ROUTES:
+                for clients in args.levels:
+                    cell = cells.setdefault((label, clients), Cell())
+                    order = ("old", "new") if run % 2 == 0 else ("new", "old")
+                    for name in order:
+                        sample = measure(pool, servers[name], path, clients, args.seconds)
+                        cell.samples[name].append(sample)
+                        print(
+                            f"{backend} run {run + 1} {path} x{clients} {name}: {sample}",
+                            flush=True,
+                        )
+    rows = []
+    for (label, clients), cell in cells.items():
+        old, new = cell.samples["old"], cell.samples["new"]
+        ratio = [n.rps / o.rps if o.rps else float("nan") for o, n in zip(old, new)]
+        for name, samples in (("old", old), ("new", new)):
+            size = OLD_POOL[backend] if name == "old" else pool_size()
+            cells_ = [
+                label if name == "old" else "",
+                str(clients),
+                f"{size}",
+                median_range([s.rps for s in samples], "{:.0f}"),
+                median_range([s.p50_ms for s in samples], "{:.1f}"),
+                median_range([s.p99_ms for s in samples], "{:.1f}"),
+                str(sum(s.errors for s in samples)),
+                median_range([s.opened for s in samples], "{:.0f}"),
+                median_range([s.open_now for s in samples], "{:.0f}"),
+                median_range([s.rss_mb for s in samples], "{:.0f}"),
+                median_range(ratio, "{:.2f}") if name == "new" else "",
+            ]
+            rows.append("| " + " | ".join(cells_) + " |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", default="demo", choices=["tiny", "demo", "large"])
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: bench-data/<size>")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per level and server")
+    parser.add_argument("--levels", default="1,8,32,64", help="concurrent clients, comma-separated")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    args.levels = [int(level) for level in args.levels.split(",")]
+    backends = args.backends.split(",")
+    data_dir = args.data_dir or Path("bench-data") / args.size
+    sections = []
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        if "sqlite" in backends:
+            print(f"seeding {args.size} into {data_dir} (once)...", flush=True)
+            seed_data_dir(data_dir, args.size)
+            sections.append(("SQLite", run_backend("sqlite", {"data_dir": data_dir}, args, pool)))
+        pg_bin = find_postgres_bin()
+        if "postgresql" in backends and pg_bin is None:
+            print("PostgreSQL binaries not found under /usr/lib/postgresql: skipped", flush=True)
+        elif "postgresql" in backends:
+            assert pg_bin is not None
+            with postgres_cluster(pg_bin) as url:
+                rows = run_backend("postgresql", {"database_url": url}, args, pool)
+                sections.append((f"PostgreSQL {pg_bin.parent.name}", rows))
+
+    command = (
+        f"python bench/server_load.py --size {args.size} --runs {args.runs} "
+        f"--seconds {args.seconds:g} --levels {','.join(map(str, args.levels))} "
+        f"--backends {args.backends}"
+    )
+    lines = [
+        "## dials-local under concurrent clients: connection pool sized for the threads",
+        "",
+        f"`{command}`: each level runs {args.seconds:g} s against two servers on the same data",
+        "at once, one with the pools sized for the server's 40 worker threads (`new`) and one",
+        f"with the old size (`old`: {OLD_POOL['sqlite']} on SQLite, SQLAlchemy's default; "
+        f"{OLD_POOL['postgresql']} on PostgreSQL), alternated level by level, "
+        f"{args.runs} runs after a warm-up.",
+        "Clients: threads in up to 4 processes, one keep-alive `requests` session each, loopback.",
+        "Requests/s counts 200 answers; latency is per request as the client sees it.",
+        "`opened` = database connections the server opened during the level (its",
+        "`dials_local.db` log lines); `open` = connections open when it last opened one (the",
+        "log's count: exact for `new`, whose pools close none; `old` closes overflow",
+        "connections after that); RSS = the server's VmRSS after the level.",
+        "Ratio = new/old requests/s of the same run.",
+        "",
+    ]
+    for title, rows in sections:
+        lines += [
+            f"### {title}, data set `{args.size}`",
+            "",
+            "| listing | clients | pool size | requests/s | p50 ms | p99 ms | errors "
+            "| connections opened | open | RSS MB | new/old requests/s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    lines.append(machine_line())
+    print(f"wrote {write_section('server-load', chr(10).join(lines))}")
+
+
+if __name__ == "__main__":
+    main()
