@@ -21,6 +21,7 @@ import anyio.to_thread
 import pytest
 import requests
 
+from dials_local.api.context import DB_WORK_ENV, DEFAULT_DB_WORK, db_work_limit
 from dials_local.db.engines import MAX_OVERFLOW, POOL_SIZE_ENV, SERVER_THREADS, pool_size
 from dials_local.testing import SECRET_HEADER, LocalServer
 
@@ -120,3 +121,22 @@ def test_old_pool_size_opens_connections_per_request(
         answered, opened = _opened_under_load(server)
     assert answered >= 50, answered
     assert opened > CLIENTS, f"{opened} opened for {answered} requests"
+
+
+def test_database_work_is_bounded(tiny_data_dir: Path) -> None:
+    """16 clients on a fresh SQLite server: the workspace's pool never needs more than
+    DEFAULT_DB_WORK connections, because only that many requests read tables at once."""
+    with LocalServer(tiny_data_dir) as server:
+        answered = _hammer(server, "run/?page_size=10", CLIENTS, SECONDS)
+        tracker = _opened(server).get("tracker", 0)
+    assert answered >= 50, answered
+    assert 1 <= tracker <= DEFAULT_DB_WORK, f"{tracker} tracker connections opened"
+
+
+def test_database_work_limit_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DB_WORK_ENV, "3")
+    assert db_work_limit() == 3
+    for bad in ("0", "-2", "lots"):
+        monkeypatch.setenv(DB_WORK_ENV, bad)
+        with pytest.raises(ValueError, match=DB_WORK_ENV):
+            db_work_limit()

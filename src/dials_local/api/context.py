@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,10 +76,29 @@ class Call:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        """A connection to the workspace's tables."""
+        """A connection to the workspace's tables (waits its turn: :data:`DB_WORK`)."""
         assert self.workspace is not None, "route declared without workspace"
-        with self.database.engine(self.workspace).connect() as conn:
+        with DB_WORK, self.database.engine(self.workspace).connect() as conn:
             yield conn
+
+
+def db_work_limit() -> int:
+    """Requests that may read tables at once: ``$DIALS_LOCAL_DB_WORK``, else 8."""
+    configured = os.environ.get(DB_WORK_ENV, "").strip()
+    if not configured:
+        return DEFAULT_DB_WORK
+    if not configured.isdigit() or int(configured) < 1:
+        raise ValueError(f"${DB_WORK_ENV} must be a positive integer, not {configured!r}")
+    return int(configured)
+
+
+#: Requests reading a workspace's tables at once (``$DIALS_LOCAL_DB_WORK``).  The others
+#: wait their turn: on a small machine, 40 worker threads turning rows into Python objects
+#: together only fight over the GIL (BENCHMARKS.md, server load: heavy SQLite pages at 64
+#: clients ran at half the rate of the old, smaller pool).
+DB_WORK_ENV = "DIALS_LOCAL_DB_WORK"
+DEFAULT_DB_WORK = 8
+DB_WORK = threading.BoundedSemaphore(db_work_limit())
 
 
 #: PostgreSQL SQLSTATE of "invalid regular expression".
