@@ -35,6 +35,9 @@ __all__ = ["DEFAULT_RETRY", "DEFAULT_TIMEOUT", "Dials", "HistogramArray", "Strea
 def __getattr__(name: str) -> Any:
     # HistogramArray needs numpy (an optional extra): import it only when asked for.
     if name == "HistogramArray":
+        from cmsdials._optional import require
+
+        require("numpy", "numpy", "cmsdials.HistogramArray")
         from cmsdials._arrays import HistogramArray
 
         return HistogramArray

@@ -17,6 +17,7 @@ from cmsdials import _filters as filters
 from cmsdials import _models as models
 from cmsdials._decode import decode_json
 from cmsdials._resources import PaginatedResource, Route, UnpaginatedResource, transport_for
+from cmsdials._suggest import checked_keywords
 from cmsdials._transport import DEFAULT_TIMEOUT, Retries, Timeout, Transport
 from cmsdials.auth.base import BaseCredentials
 from cmsdials.errors import APIError
@@ -235,6 +236,7 @@ class MLBadLumisectionClient(
                 self._post_only = True
         return self._transport.request("POST", path, decode_json, json=lists, retries=retries)
 
+    @checked_keywords()
     def cert_json(
         self,
         model_id__in: Sequence[int],
@@ -254,6 +256,7 @@ class MLBadLumisectionClient(
         )
         return result
 
+    @checked_keywords()
     def golden_json(
         self,
         model_id__in: Sequence[int],
@@ -311,6 +314,7 @@ class OMSProxyClient(_UnscopedClient):
 
     path = "oms-proxy/"
 
+    @checked_keywords()
     def query(
         self,
         endpoint: str,
@@ -344,12 +348,14 @@ class WorkspaceClient(_UnscopedClient):
 
     path = "workspaces/"
 
+    @checked_keywords()
     def list(self, retries: Retries = None) -> Any:
         """``GET workspaces/`` as raw JSON (e.g. ``{"workspaces": ["csc", ...]}``)."""
         return self._transport.request(
             "GET", self.path, decode_json, retries=retries, workspace_scoped=False
         )
 
+    @checked_keywords()
     def my_workspace(self, retries: Retries = None) -> Any:
         """``GET workspaces/my-default/`` as raw JSON (e.g. ``{"workspace": "tracker"}``)."""
         return self._transport.request(

@@ -1,5 +1,9 @@
 """``list_all``: run a walk and assemble its pages into one result, resumable.
 
+``keep_failed=True`` returns the rows so far after a network or server failure
+(:data:`RECOVERABLE`); other exceptions, and Ctrl-C, propagate (the requests in flight
+are ended at once, ``_walk``).
+
 Rows go into the result in partition order.  When a partition stops early (``max_pages``,
 or a failure with ``keep_failed=True``), the rows of the partitions after it would leave
 a gap, so they are *held* in the result's walk state instead of shown: ``results`` is
@@ -14,12 +18,18 @@ import traceback
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from cmsdials._decode import ReusableParser, columnar_available, decode_json, page_decoder
+import requests
+from pydantic import ValidationError
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from cmsdials._decode import ReusableParser, columnar_available, page_decoder
 from cmsdials._filters import PaginatedFilters
+from cmsdials._mes import check_me_name
 from cmsdials._partition import partition_query
-from cmsdials._progress import PageProgress, Progress, RowProgress, progress_wanted
+from cmsdials._progress import Progress, make_progress, progress_mode
 from cmsdials._results import Paginated, page_url
-from cmsdials._transport import Retries, Transport
+from cmsdials._totals import SpeedHint, exact_total, page_size
+from cmsdials._transport import Cancellation, Retries, Transport
 from cmsdials._walk import FetchPage, Partition, Walk, WalkState
 from cmsdials._warmup import warm_up
 from cmsdials.errors import APIError, ResponseDecodeError, ResponseFormatError
@@ -28,19 +38,31 @@ if TYPE_CHECKING:
     from cmsdials._layout import Layout
     from cmsdials._resources import PaginatedResource
 
-__all__ = ["collect", "exc_type_name", "fetcher", "walk_progress"]
-
-#: The server's default and largest page sizes (CONTRACT §5.1).
-_DEFAULT_PAGE_SIZE, _MAX_PAGE_SIZE = 10, 500
+__all__ = ["RECOVERABLE", "collect", "exc_type_name", "fetcher", "walk_feedback"]
 
 #: Pages a partition of ``list_all`` may fetch ahead of the assembly.  Partitions are
 #: small (a few pages each: ``_partition.PARTS_PER_WORKER``), so most finish within it;
 #: it bounds the pages waiting for an earlier, slower partition to ``workers x 4``.
 LIST_ALL_READ_AHEAD = 4
 
+#: The failures after which ``keep_failed=True`` returns the rows so far: the network and
+#: the server (HTTP errors, broken or malformed bodies).  Anything else - a bug, a
+#: missing extra, memory, Ctrl-C - is raised: a partial result would hide it.
+RECOVERABLE: tuple[type[BaseException], ...] = (
+    requests.RequestException,  # APIError, network errors, deadlines, oversized bodies
+    Urllib3Error,
+    ResponseDecodeError,
+    ResponseFormatError,
+    ValidationError,
+)
+
 
 def fetcher(
-    transport: Transport, path: str, page_model: type[Paginated[Any]], retries: Retries
+    transport: Transport,
+    path: str,
+    page_model: type[Paginated[Any]],
+    retries: Retries,
+    cancel: Cancellation | None = None,
 ) -> FetchPage:
     """Request and decode one page of ``path`` (runs in the walk's worker threads)."""
     # One parser for the walk's pages, freed with the walk: its tape, several times the
@@ -54,52 +76,36 @@ def fetcher(
             page_decoder(page_model, on_next, parser),
             params=filters.to_params(),
             retries=retries,
+            cancel=cancel,
         )
 
     return fetch
 
 
-def _page_size(filters: PaginatedFilters) -> int:
-    size = filters.page_size
-    if size is None or size <= 0:
-        return _DEFAULT_PAGE_SIZE
-    return min(size, _MAX_PAGE_SIZE)
-
-
-def _count(
-    transport: Transport, path: str, filters: PaginatedFilters, retries: Retries
-) -> int | None:
-    """Rows matching ``filters`` from the route's count route; ``None`` if it fails."""
-    params = filters.to_params()
-    params.pop("next_token", None)
-    params.pop("page_size", None)
-    try:
-        answer = transport.request("GET", path, decode_json, params=params, retries=retries)
-        return int(answer["count"])
-    except Exception:  # progress is a nicety: never fail a walk because of it
-        return None
-
-
-def walk_progress(
+def walk_feedback(
     resource: PaginatedResource[Any, Any, Any],
     filters: PaginatedFilters,
+    *,
     enable_progress: bool | None,
     max_pages: int | None,
     retries: Retries,
+    workers: int,
     initial_rows: int = 0,
-) -> Progress:
-    """The progress bar of a walk: rows with a total where a count route exists, else
-    pages; a silent one when progress is off."""
-    if not progress_wanted(enable_progress):
-        return Progress()
-    count_path = resource.route.count_path
-    if count_path is not None and filters.next_token is None:
-        total = _count(resource.transport, count_path, filters, retries)
-        if total is not None:
-            if max_pages is not None:
-                total = min(total, initial_rows + max_pages * _page_size(filters))
-            return RowProgress(True, total, initial_rows)
-    return PageProgress(True, max_pages)
+) -> tuple[Progress, SpeedHint]:
+    """The progress display of a walk and its speed hint (see ``_progress``, ``_totals``).
+
+    The exact total is only asked for when progress is shown: a walk nobody watches
+    costs no extra request (its speed hint then comes after ``HINT_REQUESTS`` pages).
+    """
+    mode = progress_mode(enable_progress)
+    label = resource.route.path
+    hint = SpeedHint(label, filters, workers=workers, max_pages=max_pages)
+    total = exact_total(resource, filters, retries) if mode is not None else None
+    if total is not None:
+        hint.expect(max(0, total - initial_rows))
+        if max_pages is not None:
+            total = min(total, initial_rows + max_pages * page_size(filters))
+    return make_progress(mode, label=label, total=total, initial=initial_rows), hint
 
 
 class _ColumnSink:
@@ -190,15 +196,21 @@ def exc_type_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _next_url(state: WalkState, transport: Transport, path: str) -> str | None:
-    """The ``next`` of a result: where the first unfinished partition continues."""
+def _next_url(state: WalkState, transport: Transport, path: str, *, failed: bool) -> str | None:
+    """The ``next`` of a result: where the first unfinished partition continues.
+
+    A partition not started yet continues at its first page, whose URL is given - also
+    for ``max_pages=0``, whatever the number of workers: a non-null ``next`` always means
+    "incomplete".  The one exception is cmsdials 2.4.1's: a plain walk whose first request
+    failed has ``next=None`` (with ``exc_type`` set).
+    """
     for part in state.partitions:
         if part.done:
             continue
         if part.started:
             return part.next_url
-        if len(state.partitions) == 1:
-            return None  # a plain walk that never got a page, as before partitions
+        if failed and len(state.partitions) == 1:
+            return None
         return f"{transport.url(path)}?{urlencode(part.filters.to_params())}"
     return None
 
@@ -237,51 +249,73 @@ def collect(
             sink.store.extend(resume_from.histogram_columns())  # type: ignore[union-attr]
         else:
             sink.models.extend(resume_from.results)  # type: ignore[union-attr]
+    # A misspelt ME name is the caller's mistake, raised whatever keep_failed says.
+    check_me_name(path, transport, filters, retries)
 
     progress = Progress()
     failure: BaseException | None = None
     walk: Walk | None = None
+    cancel = Cancellation()
+    completed = False
     try:
-        transport.reserve_connections(workers + 2)
-        if state is None:
-            state = WalkState(filters, partition_query(transport, filters, workers, retries))
-        progress = walk_progress(resource, filters, enable_progress, max_pages, retries, sink.rows)
-        parts = state.partitions
-        walk = Walk(
-            fetcher(transport, path, page_model, retries),
-            parts,
-            workers=workers,
-            max_pages=max_pages,
-            window=window,
-        )
-        finished = 0  # partitions before this index are all done: their pages are shown
-        for step in walk:
-            if step.error is not None:
-                if not keep_failed:
-                    raise step.error
-                failure = failure or step.error
-                continue
-            if step.page is None:
-                continue  # a partition that stopped early: the ones after it are held
-            while finished < len(parts) and parts[finished].done:
-                finished += 1
-            if step.index <= finished:
-                sink.add(step.page)
-            else:
-                parts[step.index].held.append(step.page)
-            progress.page(step.page.num_rows, more=not state.complete)
-    except Exception as exc:
+        with cancel:  # Ctrl-C (or SystemExit) in here ends the requests in flight at once
+            transport.reserve_connections(workers + 2)
+            if state is None:
+                parts = partition_query(transport, filters, workers, retries, cancel)
+                state = WalkState(filters, parts)
+            progress, hint = walk_feedback(
+                resource,
+                filters,
+                enable_progress=enable_progress,
+                max_pages=max_pages,
+                retries=retries,
+                workers=workers,
+                initial_rows=sink.rows,
+            )
+            parts = state.partitions
+            walk = Walk(
+                fetcher(transport, path, page_model, retries, cancel),
+                parts,
+                workers=workers,
+                max_pages=max_pages,
+                window=window,
+                cancel=cancel,
+            )
+            finished = 0  # partitions before this index are all done: their pages are shown
+            for step in walk:
+                if step.error is not None:
+                    if not keep_failed or not isinstance(step.error, RECOVERABLE):
+                        raise step.error
+                    failure = failure or step.error
+                    continue
+                if step.page is None:
+                    continue  # a partition that stopped early: the ones after it are held
+                while finished < len(parts) and parts[finished].done:
+                    finished += 1
+                if step.index <= finished:
+                    sink.add(step.page)
+                else:
+                    parts[step.index].held.append(step.page)
+                progress.page(step.page.num_rows, more=not state.complete)
+                if not step.held:
+                    hint.page()
+        completed = failure is None
+    except RECOVERABLE as exc:
         if not keep_failed:
             raise
         failure = failure or exc
     finally:
         if walk is not None:
             walk.close()
-        progress.close()
+        progress.close(complete=completed)
 
     result = sink.result(
         page_model,
-        next=_next_url(state, transport, path) if state is not None else None,
+        next=(
+            _next_url(state, transport, path, failed=failure is not None)
+            if state is not None
+            else None
+        ),
         previous=None,
         exc_type=exc_type_name(failure) if failure is not None else None,
         exc_formatted=(

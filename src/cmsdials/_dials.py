@@ -18,6 +18,8 @@ from cmsdials._clients import (
     WorkspaceClient,
 )
 from cmsdials._closing import Closing
+from cmsdials._mes import catalog
+from cmsdials._suggest import checked_keywords
 from cmsdials._transport import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_BODY,
@@ -67,6 +69,12 @@ class Dials(Closing):
         :class:`~cmsdials.errors.ResponseTooLargeError`, not retried.
     max_retry_after:
         Seconds a server's ``Retry-After`` may make a retry wait, at most (default 120).
+    check_me_names:
+        Check exact ME names (the ``me=`` filter of th1, th2 and ml-bad-lumisection)
+        against the workspace's ``mes/`` listing (one request per client, on first use):
+        a name that matches no ME raises :class:`~cmsdials.errors.UnknownMEError` with
+        the closest names instead of returning no rows.  ``False`` skips the check
+        (also settable later: ``dials.check_me_names = False``).
 
     Attributes
     ----------
@@ -79,6 +87,7 @@ class Dials(Closing):
         here is :attr:`workspace_name`.
     """
 
+    @checked_keywords()
     def __init__(
         self,
         creds: BaseCredentials,
@@ -92,6 +101,7 @@ class Dials(Closing):
         deadline: float | None = DEFAULT_DEADLINE,
         max_body: int | None = DEFAULT_MAX_BODY,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        check_me_names: bool = True,
     ) -> None:
         self._transport = Transport(
             creds,
@@ -106,6 +116,7 @@ class Dials(Closing):
             max_retry_after=max_retry_after,
         )
         transport = self._transport
+        catalog(transport).check_names = check_me_names
         self.dataset_index = DatasetIndexClient(transport)
         self.file_index = FileIndexClient(transport)
         self.h1d = LumisectionHistogram1DClient(transport)
@@ -118,6 +129,15 @@ class Dials(Closing):
         self.ml_bad_lumisection = self.ml_bad_lumis
         self.oms = OMSProxyClient(transport)
         self.workspace = WorkspaceClient(transport)
+
+    @property
+    def check_me_names(self) -> bool:
+        """Whether exact ME names are checked before a query (see the class doc)."""
+        return catalog(self._transport).check_names
+
+    @check_me_names.setter
+    def check_me_names(self, value: bool) -> None:
+        catalog(self._transport).check_names = bool(value)
 
     @property
     def workspace_name(self) -> str | None:

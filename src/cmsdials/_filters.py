@@ -10,13 +10,13 @@ Values are sent the way DIALS parses them: lists comma-separated (``1,2,3``), bo
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
+from cmsdials._suggest import closest
 from cmsdials.errors import UnknownFilterError
 
 __all__ = [
@@ -103,10 +103,8 @@ class BaseFilters(BaseModel):
                 if name not in resolved or value is not None:
                     resolved[name] = value
             else:
-                candidates = [*cls.model_fields, *cls._renamed]
-                raise UnknownFilterError(
-                    name, cls.__name__, difflib.get_close_matches(name, candidates, n=3)
-                )
+                # Deprecated spellings are accepted but never suggested.
+                raise UnknownFilterError(name, cls.__name__, closest(name, cls.model_fields))
         return resolved
 
     @classmethod

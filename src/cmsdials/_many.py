@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from cmsdials._decode import model_decoder
-from cmsdials._progress import Progress, RowProgress, progress_wanted
-from cmsdials._transport import Retries
+from cmsdials._progress import make_progress, progress_mode
+from cmsdials._transport import Cancellation, Retries
 from cmsdials.errors import GetManyError
 
 if TYPE_CHECKING:
@@ -54,28 +54,32 @@ def get_many(
     transport = resource.transport
     transport.reserve_connections(workers)
     decode = model_decoder(resource.route.row)
-    progress: Progress = (
-        RowProgress(True, len(paths)) if progress_wanted(enable_progress) else Progress()
+    progress = make_progress(
+        progress_mode(enable_progress),
+        label=f"{resource.route.path} get_many",
+        total=len(paths),
     )
     results: list[Any] = []
     errors: dict[int, BaseException] = {}
+    cancel = Cancellation()
+    pool = ThreadPoolExecutor(min(workers, len(paths)), thread_name_prefix="cmsdials-get")
     try:
-        with ThreadPoolExecutor(
-            min(workers, len(paths)), thread_name_prefix="cmsdials-get"
-        ) as pool:
+        with cancel:  # Ctrl-C ends the requests in flight (the queued ones are dropped)
             futures = [
-                pool.submit(transport.request, "GET", path, decode, retries=retries)
+                pool.submit(transport.request, "GET", path, decode, retries=retries, cancel=cancel)
                 for path in paths
             ]
             for index, future in enumerate(futures):
                 try:
                     results.append(future.result())
-                except Exception as exc:
+                except Exception as exc:  # this key failed; Ctrl-C in the wait propagates
                     errors[index] = exc
                     results.append(exc if return_exceptions else None)
                 progress.page(1, more=index + 1 < len(futures))
     finally:
-        progress.close()
+        # Keys not requested yet are dropped (on success there are none left).
+        pool.shutdown(wait=True, cancel_futures=True)
+        progress.close(complete=len(results) == len(paths))
     if errors and not return_exceptions:
         raise GetManyError(keys, results, errors)
     return results

@@ -26,10 +26,10 @@ from cmsdials._decode import model_decoder
 from cmsdials._filters import DatasetIndexFilters, PaginatedFilters, RunFilters
 from cmsdials._models import PaginatedDatasetIndexList, PaginatedRunList
 from cmsdials._results import Paginated
-from cmsdials._transport import Retries, Transport
+from cmsdials._transport import Cancellation, Retries, Transport
 from cmsdials._walk import Partition
 
-__all__ = ["PARTS_PER_WORKER", "partition_query"]
+__all__ = ["PARTS_PER_WORKER", "listing", "partition_query", "partitionable"]
 
 #: Slices per worker: more slices than workers lets a fast worker take another one
 #: while a slow one finishes, at the cost of one more request per slice.
@@ -47,15 +47,20 @@ def partitionable(filters: PaginatedFilters) -> bool:
     return set(type(filters).model_fields) >= _NEEDED
 
 
-def _listing(
-    transport: Transport, path: str, page_model: type[P], params: dict[str, str], retries: Retries
+def listing(
+    transport: Transport,
+    path: str,
+    page_model: type[P],
+    params: dict[str, str],
+    retries: Retries,
+    cancel: Cancellation | None = None,
 ) -> list[Any]:
     """Every row of a small listing (page size 500, one page after the other)."""
     decode = model_decoder(page_model)
     rows: list[Any] = []
     query = dict(params, page_size="500")
     while True:
-        page = transport.request("GET", path, decode, params=query, retries=retries)
+        page = transport.request("GET", path, decode, params=query, retries=retries, cancel=cancel)
         rows.extend(page.results)
         token = page.next_token
         if token is None:
@@ -64,12 +69,17 @@ def _listing(
 
 
 def partition_query(
-    transport: Transport, filters: PaginatedFilters, workers: int, retries: Retries
+    transport: Transport,
+    filters: PaginatedFilters,
+    workers: int,
+    retries: Retries,
+    cancel: Cancellation | None = None,
 ) -> list[Partition]:
     """Partitions of ``filters``' query for ``workers`` concurrent walks (see module doc).
 
     One partition (the query itself) when cutting is not possible or not useful: a start
     cursor in ``filters``, a route without the needed filters, or ``workers <= 1``.
+    ``cancel`` ends the listings at once when the caller is interrupted (Ctrl-C).
     """
     whole = [Partition(filters)]
     if workers <= 1 or filters.next_token is not None or not partitionable(filters):
@@ -87,17 +97,19 @@ def partition_query(
         **dataset_params,
     ).to_params()
 
+    cancel = cancel if cancel is not None else Cancellation()
     jobs: dict[str, Callable[[], list[Any]]] = {
-        "runs": lambda: _listing(transport, "run/", PaginatedRunList, run_params, retries)
+        "runs": lambda: listing(transport, "run/", PaginatedRunList, run_params, retries, cancel)
     }
     if dataset_id is None:
         index_params = DatasetIndexFilters(**dataset_params).to_params()
-        jobs["datasets"] = lambda: _listing(
-            transport, "dataset-index/", PaginatedDatasetIndexList, index_params, retries
+        jobs["datasets"] = lambda: listing(
+            transport, "dataset-index/", PaginatedDatasetIndexList, index_params, retries, cancel
         )
     with ThreadPoolExecutor(len(jobs), thread_name_prefix="cmsdials-plan") as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
-        listed = {name: future.result() for name, future in futures.items()}
+        with cancel:  # Ctrl-C: the listings are ended, not waited for
+            listed = {name: future.result() for name, future in futures.items()}
 
     weights: dict[int, dict[int, int]] = defaultdict(dict)
     for run in listed["runs"]:

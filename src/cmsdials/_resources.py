@@ -21,11 +21,14 @@ from cmsdials._collect import collect
 from cmsdials._decode import decode_json, list_decoder, model_decoder, page_decoder
 from cmsdials._filters import BaseFilters, PaginatedFilters
 from cmsdials._many import get_many
+from cmsdials._mes import check_me_name
 from cmsdials._models import Row
 from cmsdials._results import Paginated
 from cmsdials._stream import Stream
+from cmsdials._suggest import checked_keywords, closest
 from cmsdials._transport import DEFAULT_TIMEOUT, Retries, Timeout, Transport
 from cmsdials.auth.base import BaseCredentials
+from cmsdials.errors import UnknownArgumentError
 from cmsdials.utils._base_client import BaseAPIClient
 
 if TYPE_CHECKING:
@@ -49,6 +52,19 @@ _F = TypeVar("_F", bound=BaseFilters)
 #: What ``filters=`` accepts: the route's filter model, a dict of filters, or ``None``
 #: (``...`` too, as the usage guide writes ``list_all(..., max_pages=5)``).
 FilterArg: TypeAlias = "_F | Mapping[str, Any] | EllipsisType | None"
+
+
+#: The keyword options of ``get`` besides the keys (suggested for misspelt keywords too).
+GET_OPTIONS = ("retries", "params", "return_raw_json")
+
+
+def _filter_names(resource: Resource[Any, Any]) -> list[str]:
+    """The route's filter names (a misspelt keyword may be a filter put in the wrong place)."""
+    return resource.route.filters.names()
+
+
+#: Keyword checks with suggestions for the list-like methods of every route.
+_checked = checked_keywords(_filter_names)
 
 
 @dataclass(frozen=True)
@@ -104,8 +120,21 @@ class Route:
         ]
         return inspect.Signature([*required, *optional])
 
+    def check_key_names(self, named: Mapping[str, Any], where: str) -> None:
+        """Raise :class:`~cmsdials.errors.UnknownArgumentError` for a name in ``named``
+        that is not a key of this route, naming the closest keys (and ``get`` options)."""
+        known = (*self.keys, *self.optional_keys, *self.key_aliases)
+        for name in named:
+            if name not in known:
+                raise UnknownArgumentError(name, where, closest(name, (*known, *GET_OPTIONS)))
+
     def object_path(self, *args: Any, **named: Any) -> str:
-        """The path of one object, from ``get``'s arguments (validated like a call)."""
+        """The path of one object, from ``get``'s arguments (validated like a call).
+
+        A misspelt key (``meid=1``) raises :class:`~cmsdials.errors.UnknownArgumentError`
+        naming the closest keys, rather than Python's complaint that ``me_id`` is missing.
+        """
+        self.check_key_names(named, f"get() of {self.path}")
         for alias, name in self.key_aliases.items():
             if alias in named:
                 if name in named:
@@ -235,6 +264,7 @@ class Resource(BaseAPIClient, Generic[RowT, FilterT]):
         ``params``: extra query parameters; ``return_raw_json``: the decoded JSON as the
         server sent it instead of the row model.
         """
+        self.route.check_key_names(named_keys, f"{type(self).__name__}.get()")
         decoder = decode_json if return_raw_json else model_decoder(self.route.row)
         return cast(
             RowT,
@@ -256,6 +286,7 @@ class Resource(BaseAPIClient, Generic[RowT, FilterT]):
         """The transport (session, retries) this route sends its requests through."""
         return self._transport
 
+    @_checked
     def get_many(
         self,
         keys: Iterable[Any],
@@ -364,6 +395,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
             raise TypeError(f"{type(chosen).__name__} is not paginated")
         return chosen
 
+    @_checked
     def list(self, filters: FilterArg[FilterT] = None, retries: Retries = None) -> PageT:
         """One page of rows matching ``filters`` (``page_size`` rows, server default 10).
 
@@ -371,6 +403,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
         links the following one.
         """
         chosen = self._filters(filters)
+        check_me_name(self.route.path, self._transport, chosen, retries)
         page = self._transport.request(
             "GET",
             self.route.path,
@@ -381,6 +414,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
         page._filters = chosen  # so that list_all(resume_from=page) continues this query
         return cast(PageT, page)
 
+    @_checked
     def stream(
         self,
         filters: FilterArg[FilterT] = None,
@@ -406,7 +440,8 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
         retries:
             Retry policy per request (as for ``list_all``).
         enable_progress:
-            Show a progress bar (``None``: when someone is watching).
+            Progress in rows (as for ``list_all``): ``None`` a bar when someone is
+            watching, else log lines; ``True`` a bar; ``False`` nothing.
         """
         return Stream(
             self,
@@ -417,6 +452,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
             enable_progress=enable_progress,
         )
 
+    @_checked
     def pages(
         self,
         filters: FilterArg[FilterT] = None,
@@ -436,6 +472,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
             filters, max_pages=max_pages, workers=workers, retries=retries, enable_progress=False
         ).pages()
 
+    @_checked
     def iter_all(
         self,
         filters: FilterArg[FilterT] = None,
@@ -458,6 +495,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
             enable_progress=enable_progress,
         ).rows()
 
+    @_checked
     def list_all(
         self,
         filters: FilterArg[FilterT] = None,
@@ -478,17 +516,22 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
             whole table: slow on a real DIALS).
         max_pages:
             Stop after this many pages (in this call); the result's ``next`` then allows
-            resuming.
+            resuming.  ``0`` requests nothing: ``next`` is the first page's URL.
         enable_progress:
-            Show a tqdm progress bar.  ``None`` (default): when tqdm is installed and
-            stderr is a terminal or a notebook.  Rows with an ETA where the route has a
-            count route (run, lumisection, file index), else pages.
+            Progress in rows, against an exact total where the server has one (count
+            routes; ``mes/`` or lumisection counts for th1/th2).  ``None`` (default): a
+            tqdm bar when tqdm is installed and stderr is a terminal or a notebook, else
+            a line every few seconds on the ``cmsdials.progress`` logger (INFO).
+            ``True``: a tqdm bar; ``False``: nothing.
         retries:
             Retry policy for each page request (an int, a ``urllib3.util.Retry``, or
             ``None`` for the default policy; ``0`` disables retries).
         keep_failed:
-            On an exception, return the rows fetched so far with ``exc_type`` and
-            ``exc_formatted`` set instead of raising.
+            After a network or server failure (HTTP error, connection error, broken
+            body), return the rows fetched so far with ``exc_type`` and
+            ``exc_formatted`` set instead of raising.  Other exceptions are raised, and
+            Ctrl-C (``KeyboardInterrupt``) always propagates, ending the requests in
+            flight.
         resume_from:
             A result of an earlier ``list_all`` that failed (``keep_failed=True``) or
             stopped at ``max_pages``: continue after its last page.  Its rows come first
@@ -536,6 +579,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
 class UnpaginatedResource(Resource[RowT, FilterT]):
     """A list route that answers one plain JSON array (``mes/``)."""
 
+    @_checked
     def list(
         self, filters: FilterArg[FilterT] = None, retries: Retries = None
     ) -> builtins.list[RowT]:
@@ -548,6 +592,7 @@ class UnpaginatedResource(Resource[RowT, FilterT]):
             ),
         )
 
+    @_checked
     def list_all(
         self,
         filters: FilterArg[FilterT] = None,

@@ -268,11 +268,17 @@ class Paginated(BaseModel, Generic[RowT]):
         return None, self.results
 
     def histogram_columns(self) -> HistogramColumns:
-        """The rows of a th1/th2 result as columns (see ``cmsdials._columns``)."""
-        layout = self._require_histograms("histogram_columns()")
+        """The rows of a th1/th2 result as columns (see ``cmsdials._columns``; needs the
+        ``numpy`` extra)."""
+        return self._columns_for("histogram_columns()")
+
+    def _columns_for(self, feature: str) -> HistogramColumns:
+        """:meth:`histogram_columns` for ``feature``, the method a missing ``numpy``
+        extra is reported for (rows decoded without numpy are models)."""
+        layout = self._require_histograms(feature)
         columns, rows = self._source()
         if columns is None:
-            require("numpy", "numpy", "histogram_columns()")
+            require("numpy", "numpy", feature)
             from cmsdials._columns import HistogramColumns
 
             columns = HistogramColumns.from_models(layout, rows)
@@ -312,7 +318,7 @@ class Paginated(BaseModel, Generic[RowT]):
             raise ValueError(f"data_as must be 'numpy' or 'list', not {data_as!r}")
         require("pandas", "pandas", "to_pandas()")
         if type(self).histogram_layout() is not None:
-            return histogram_frame(self.histogram_columns(), data_as)
+            return histogram_frame(self._columns_for("to_pandas()"), data_as)
         return model_frame(self.row_model(), self.results)
 
     def to_numpy(self, by_me: bool | None = None) -> HistogramArray | dict[str, HistogramArray]:
@@ -332,7 +338,7 @@ class Paginated(BaseModel, Generic[RowT]):
         require("numpy", "numpy", "to_numpy()")
         from cmsdials._arrays import histogram_arrays
 
-        return histogram_arrays(self.histogram_columns(), by_me=by_me)
+        return histogram_arrays(self._columns_for("to_numpy()"), by_me=by_me)
 
     def to_hist(self) -> list[Any]:
         """One ``hist.Hist`` per row, in order (needs the ``hist`` extra).
@@ -347,7 +353,7 @@ class Paginated(BaseModel, Generic[RowT]):
         require("hist", "hist", "to_hist()")
         from cmsdials._arrays import histograms
 
-        return histograms(self.histogram_columns())
+        return histograms(self._columns_for("to_hist()"))
 
     def to_arrow(self) -> pa.Table:
         """The rows as a ``pyarrow.Table`` (needs the ``arrow`` extra).
@@ -360,12 +366,17 @@ class Paginated(BaseModel, Generic[RowT]):
         from cmsdials._tables import histogram_table, model_table
 
         if type(self).histogram_layout() is not None:
-            return histogram_table(self.histogram_columns())
+            return histogram_table(self._columns_for("to_arrow()"))
         return model_table(self.row_model(), self.results)
 
-    def _chunk(self) -> tuple[HistogramColumns | None, list[Any]]:
+    def _chunk(self, feature: str) -> tuple[HistogramColumns | None, list[Any]]:
+        """The rows to write to a file: histogram columns (``to_parquet``), or for
+        ``to_csv`` whatever holds them (models when decoded without numpy: CSV needs no
+        extra)."""
+        if feature == "to_csv()":
+            return self._source()
         if type(self).histogram_layout() is not None:
-            return self.histogram_columns(), []
+            return self._columns_for(feature), []
         return None, self.results
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
@@ -379,14 +390,14 @@ class Paginated(BaseModel, Generic[RowT]):
 
         layout = type(self).histogram_layout()
         return write_parquet(
-            path, self.row_model(), layout.dims if layout else None, [self._chunk()]
+            path, self.row_model(), layout.dims if layout else None, [self._chunk("to_parquet()")]
         )
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write the rows to a CSV file with a header row, atomically.
 
-        Histogram ``data`` is JSON text (``[[...], ...]`` for th2).
+        Histogram ``data`` is JSON text (``[[...], ...]`` for th2).  Needs no extra.
         """
         from cmsdials._writers import write_csv
 
-        return write_csv(path, self.row_model(), [self._chunk()])
+        return write_csv(path, self.row_model(), [self._chunk("to_csv()")])

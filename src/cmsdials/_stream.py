@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from cmsdials._collect import collect, fetcher, walk_progress
+from cmsdials._collect import collect, fetcher, walk_feedback
 from cmsdials._filters import PaginatedFilters
+from cmsdials._mes import check_me_name
+from cmsdials._optional import require
 from cmsdials._partition import partition_query
 from cmsdials._results import DataCells, Paginated
-from cmsdials._transport import Retries
+from cmsdials._transport import Cancellation, Retries
 from cmsdials._walk import Walk
 from cmsdials._warmup import warm_up
 
@@ -92,32 +94,48 @@ class Stream(Generic[RowT, PageT]):
         """
         resource = self.resource
         transport = resource.transport
+        path = resource.route.path
         warm_up("numpy", "simdjson")  # needed by the first page, imported while it is fetched
+        check_me_name(path, transport, self.filters, self.retries)
         transport.reserve_connections(self.workers + 2)
-        partitions = partition_query(transport, self.filters, self.workers, self.retries)
-        progress = walk_progress(
-            resource, self.filters, self.enable_progress, self.max_pages, self.retries
+        cancel = Cancellation()
+        partitions = partition_query(transport, self.filters, self.workers, self.retries, cancel)
+        progress, hint = walk_feedback(
+            resource,
+            self.filters,
+            enable_progress=self.enable_progress,
+            max_pages=self.max_pages,
+            retries=self.retries,
+            workers=self.workers,
         )
         walk = Walk(
-            fetcher(transport, resource.route.path, resource.page_model(), self.retries),
+            fetcher(transport, path, resource.page_model(), self.retries, cancel),
             partitions,
             workers=self.workers,
             max_pages=self.max_pages,
             window=READ_AHEAD,
+            cancel=cancel,
         )
+        completed = False
         try:
-            for step in walk:
-                if step.error is not None:
-                    raise step.error
-                if step.page is None:  # a partition stopped early
-                    if walk.failure is not None:
-                        raise walk.failure
-                    return  # max_pages used up: later partitions would leave a gap
-                progress.page(step.page.num_rows, more=not all(p.done for p in partitions))
-                yield cast(PageT, step.page)
+            # Ctrl-C, or the consumer stopped reading (GeneratorExit): the pages in flight
+            # are of no use, their requests are ended instead of waited for.
+            with cancel:
+                for step in walk:
+                    if step.error is not None:
+                        raise step.error
+                    if step.page is None:  # a partition stopped early
+                        if walk.failure is not None:
+                            raise walk.failure
+                        completed = True
+                        return  # max_pages used up: later partitions would leave a gap
+                    progress.page(step.page.num_rows, more=not all(p.done for p in partitions))
+                    hint.page()
+                    yield cast(PageT, step.page)
+            completed = True
         finally:
             walk.close()
-            progress.close()
+            progress.close(complete=completed)
 
     def rows(self) -> Iterator[RowT]:
         """The rows (models), one by one; only one page's models exist at a time."""
@@ -147,29 +165,41 @@ class Stream(Generic[RowT, PageT]):
             ),
         )
 
+    def _needs(self, feature: str, *extras: tuple[str, str]) -> None:
+        """Raise for a missing extra *before* the walk (not after reading everything)."""
+        histograms = self.resource.page_model().histogram_layout() is not None
+        for module, extra in extras:
+            if module != "numpy" or histograms:
+                require(module, extra, feature)
+
     def to_numpy(self, by_me: bool | None = None) -> HistogramArray | dict[str, HistogramArray]:
         """th1/th2 rows stacked (see ``Paginated.to_numpy``); peak memory is the final
         array plus a few pages."""
         self.resource.page_model()._require_histograms("to_numpy()")
+        self._needs("to_numpy()", ("numpy", "numpy"))
         return self.collect().to_numpy(by_me=by_me)
 
     def to_pandas(self, data_as: DataCells = "numpy") -> pd.DataFrame:
         """All rows as a DataFrame (see ``Paginated.to_pandas``)."""
+        self._needs("to_pandas()", ("pandas", "pandas"), ("numpy", "numpy"))
         return self.collect().to_pandas(data_as)
 
     def to_arrow(self) -> pa.Table:
         """All rows as a ``pyarrow.Table`` (see ``Paginated.to_arrow``)."""
+        self._needs("to_arrow()", ("pyarrow", "arrow"), ("numpy", "numpy"))
         return self.collect().to_arrow()
 
     def to_hist(self) -> list[Any]:
         """One ``hist.Hist`` per row (see ``Paginated.to_hist``)."""
+        self.resource.page_model()._require_histograms("to_hist()")
+        self._needs("to_hist()", ("hist", "hist"), ("numpy", "numpy"))
         return self.collect().to_hist()
 
     # -- files, written as pages arrive ----------------------------------------------
 
-    def _chunks(self) -> Iterator[tuple[Any, list[Any]]]:
+    def _chunks(self, feature: str) -> Iterator[tuple[Any, list[Any]]]:
         for page in self.pages():
-            yield page._chunk()
+            yield page._chunk(feature)
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
         """Write every row to a Parquet file, one row group per page, as pages arrive.
@@ -182,11 +212,14 @@ class Stream(Generic[RowT, PageT]):
         page_model = self.resource.page_model()
         layout = page_model.histogram_layout()
         return write_parquet(
-            path, page_model.row_model(), layout.dims if layout else None, self._chunks()
+            path,
+            page_model.row_model(),
+            layout.dims if layout else None,
+            self._chunks("to_parquet()"),
         )
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write every row to a CSV file as pages arrive (atomic, like :meth:`to_parquet`)."""
         from cmsdials._writers import write_csv
 
-        return write_csv(path, self.resource.page_model().row_model(), self._chunks())
+        return write_csv(path, self.resource.page_model().row_model(), self._chunks("to_csv()"))

@@ -23,6 +23,10 @@ Bounds against a hostile or broken server (:func:`send`, shared with ``AuthClien
   (:class:`~cmsdials.errors.DeadlineExceededError`, a ``requests.Timeout``);
 * bodies longer than ``max_body`` are refused, by Content-Length before reading and by
   the bytes actually read (:class:`~cmsdials.errors.ResponseTooLargeError`).
+
+A :class:`Cancellation` ends the requests of a bulk read at once (Ctrl-C while worker
+threads wait for the server): their sockets are shut down like a passed deadline, and
+they neither retry nor sleep before a retry.
 """
 
 from __future__ import annotations
@@ -67,6 +71,8 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "MAX_REDIRECTS",
+    "Cancellation",
+    "Cancelled",
     "Retries",
     "Timeout",
     "Transport",
@@ -384,11 +390,87 @@ if hasattr(os, "register_at_fork"):
     # A forked child has no watchdog thread, and its lock may have been held at the fork.
     os.register_at_fork(after_in_child=_WATCHDOG._reset)
 
-#: The watch of the attempt running in this thread, for the watched pools to fill in.
+#: The watch (and cancellation) of the attempt running in this thread, for the watched
+#: pools to fill in.
 _current = threading.local()
 
 
+class Cancelled(Exception):
+    """A request ended because its :class:`Cancellation` was cancelled (never seen by
+    callers: the main thread is propagating the interrupt that cancelled it)."""
+
+
+class Cancellation:
+    """Ends the requests of one bulk read, from another thread, at once.
+
+    Worker threads pass it to :meth:`Transport.request`; the connection each one is using
+    is registered here.  :meth:`cancel` (called by the main thread on Ctrl-C) shuts those
+    sockets down - a blocked read returns at once, as for a deadline - and the requests
+    raise :class:`Cancelled` instead of retrying or sleeping before a retry.
+
+    As a context manager it cancels when its block is left by an interrupt rather than
+    an error - ``KeyboardInterrupt``, ``SystemExit``, a generator closed by its consumer
+    (any ``BaseException`` that is not an ``Exception``) - and lets it propagate::
+
+        with cancel:  # Ctrl-C in here ends the requests in flight at once
+            ...
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conns: dict[int, Any] = {}
+        self._event = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._event.is_set()
+
+    def cancel(self) -> None:
+        """Stop every request of this read now (idempotent)."""
+        with self._lock:
+            self._event.set()
+            conns = list(self._conns.values())
+        for conn in conns:
+            _shut(conn)
+
+    def __enter__(self) -> Cancellation:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        if exc is not None and not isinstance(exc, Exception):
+            self.cancel()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` once cancelled."""
+        if self._event.is_set():
+            raise Cancelled()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` (a back-off), or less if cancelled meanwhile."""
+        if seconds > 0 and self._event.wait(seconds):
+            raise Cancelled()
+
+    def attach(self, conn: Any) -> None:
+        """``conn`` carries this thread's request now."""
+        with self._lock:
+            self._conns[threading.get_ident()] = conn
+            cancelled = self._event.is_set()
+        if cancelled:
+            _shut(conn)
+
+    def detach(self) -> None:
+        """This thread's request is over."""
+        with self._lock:
+            self._conns.pop(threading.get_ident(), None)
+
+
 def _watch_connection(conn: Any) -> None:
+    cancel: Cancellation | None = getattr(_current, "cancel", None)
+    if cancel is not None:
+        cancel.attach(conn)
     watch: _Watch | None = getattr(_current, "watch", None)
     if watch is not None:
         watch.conn = conn
@@ -448,6 +530,7 @@ def send(
     max_body: int | None,
     headers: Mapping[str, str] | None = None,
     max_redirects: int = MAX_REDIRECTS,
+    cancel: Cancellation | None = None,
     **kwargs: Any,
 ) -> tuple[requests.Response, bytes]:
     """One attempt at ``method url``: the final response and its whole body.
@@ -456,6 +539,7 @@ def send(
     ``Authorization`` when the host changes and re-posts bodies on 307/308): to the same
     origin, with the same headers, at most ``max_redirects`` times; to another origin,
     never.  ``deadline`` seconds bound the whole attempt, redirects included.
+    ``cancel`` can end the attempt from another thread (:class:`Cancellation`).
 
     Raises
     ------
@@ -471,8 +555,11 @@ def send(
         Network errors, as ``requests`` raises them.
     """
     origin = origin_of(url)
+    if cancel is not None:
+        cancel.check()
     watch = _WATCHDOG.start(deadline) if deadline is not None else None
     _current.watch = watch
+    _current.cancel = cancel
     try:
         response, content = _follow(
             session, method, url, origin, watch, timeout, deadline, max_body, headers,
@@ -483,9 +570,14 @@ def send(
         # (or a short body): report what happened instead, a timeout, retried as one.
         if watch is not None and _WATCHDOG.stop(watch):
             raise DeadlineExceededError(origin, deadline or 0.0) from None
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled() from None  # the socket was shut by the cancellation
         raise
     finally:
         _current.watch = None
+        _current.cancel = None
+        if cancel is not None:
+            cancel.detach()
         if watch is not None:
             _WATCHDOG.stop(watch)
     if watch is not None and watch.fired:
@@ -533,6 +625,10 @@ def _follow(
         if watch is not None and watch.conn is None:
             # Not through the watched pools (a proxy): watch the body's connection.
             watch.conn = getattr(response.raw, "_connection", None)
+        cancel: Cancellation | None = getattr(_current, "cancel", None)
+        body_conn = getattr(response.raw, "_connection", None)
+        if cancel is not None and body_conn is not None:
+            cancel.attach(body_conn)  # through a proxy the pools do not report it
         target = session.get_redirect_target(response) if response.is_redirect else None
         if target is None:
             return response, _read_body(response, max_body)
@@ -557,19 +653,31 @@ def _follow(
         log.info("following a %d redirect within %s", response.status_code, origin)
 
 
-def _sleep_before_retry(retry: Retry, response: requests.Response, cap: float) -> None:
-    """Sleep as ``retry.sleep(response.raw)`` would, but at most ``cap`` seconds for a
-    ``Retry-After``."""
-    try:
-        after = retry.get_retry_after(response.raw) if retry.respect_retry_after_header else None
-    except InvalidHeader:  # an unparsable Retry-After: plain back-off
-        after = None
+def _pause(seconds: float, cancel: Cancellation | None) -> None:
+    """Sleep ``seconds`` before a retry; a cancellation cuts the sleep short."""
+    if cancel is not None:
+        cancel.pause(seconds)
+    elif seconds > 0:
+        time.sleep(seconds)
+
+
+def _sleep_before_retry(
+    retry: Retry, response: requests.Response | None, cap: float, cancel: Cancellation | None
+) -> None:
+    """Sleep as ``retry.sleep(response.raw)`` would (``Retry-After``, else the back-off),
+    but at most ``cap`` seconds for a ``Retry-After``."""
+    after = None
+    if response is not None and retry.respect_retry_after_header:
+        try:
+            after = retry.get_retry_after(response.raw)
+        except InvalidHeader:  # an unparsable Retry-After: plain back-off
+            after = None
     if after is None:
-        retry.sleep()
+        _pause(retry.get_backoff_time(), cancel)
         return
     if after > cap:
         log.info("Retry-After of %g s capped to %g s (max_retry_after)", after, cap)
-    time.sleep(max(0.0, min(after, cap)))
+    _pause(max(0.0, min(after, cap)), cancel)
 
 
 def _check_bounds(deadline: float | None, max_body: int | None, max_retry_after: float) -> None:
@@ -695,8 +803,12 @@ class Transport:
         json: Any = None,
         retries: Retries = None,
         workspace_scoped: bool = True,
+        cancel: Cancellation | None = None,
     ) -> T:
         """Send a request, retrying per ``retries``; return ``decode(body)`` of the 2xx.
+
+        ``cancel``: a :class:`Cancellation` that may end the request (and its retries)
+        from another thread; it then raises :class:`Cancelled`.
 
         Raises
         ------
@@ -729,6 +841,7 @@ class Transport:
                     timeout=self.timeout,
                     deadline=self.deadline,
                     max_body=self.max_body,
+                    cancel=cancel,
                 )
                 # Errors while reading the body were raised above and are handled below;
                 # refused redirects and oversized bodies are not retried.
@@ -745,7 +858,7 @@ class Transport:
                     except MaxRetryError:
                         raise api_error_from(response) from None
                     log.info("retrying %s %s after HTTP %d", method, url, response.status_code)
-                    _sleep_before_retry(retry, response, self.max_retry_after)
+                    _sleep_before_retry(retry, response, self.max_retry_after, cancel)
                     continue
                 try:
                     return decode(content)
@@ -763,4 +876,4 @@ class Transport:
             if exhausted:
                 raise failure
             log.info("retrying %s %s after %s", method, url, type(failure).__name__)
-            retry.sleep()
+            _sleep_before_retry(retry, None, self.max_retry_after, cancel)

@@ -15,6 +15,12 @@ Up to ``workers`` partitions are walked at the same time over the transport's sh
 connection pool.  :class:`Walk` hands the pages to its consumer in partition order,
 page order within a partition; the consumer decides what an unfinished partition means
 (``_collect``).
+
+Failures of a page (``Exception``) are handed to the consumer as steps.  Anything else -
+Ctrl-C (``KeyboardInterrupt``) while the consumer waits for a page, ``SystemExit`` - is
+not a failure of the walk: it propagates, and the walk's
+:class:`~cmsdials._transport.Cancellation` ends the requests in flight at once (their
+sockets are shut down) instead of waiting for the server.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any, Optional
 
 from cmsdials._filters import PaginatedFilters
 from cmsdials._results import Paginated, next_token_of
+from cmsdials._transport import Cancellation
 
 __all__ = ["FetchPage", "Partition", "Step", "Walk", "WalkState"]
 
@@ -198,6 +205,9 @@ class Walk:
     window:
         Pages a partition may fetch ahead of the consumer (``None``: no limit, for
         callers that keep every page anyway).
+    cancel:
+        The cancellation ``fetch`` passes to its requests: an interrupt while the
+        consumer waits for a page cancels it.
     """
 
     def __init__(
@@ -208,8 +218,10 @@ class Walk:
         workers: int = 1,
         max_pages: int | None = None,
         window: int | None = None,
+        cancel: Cancellation | None = None,
     ) -> None:
         self.fetch = fetch
+        self.cancellation = cancel if cancel is not None else Cancellation()
         self.partitions = partitions
         self.workers = max(1, workers)
         self.window = window
@@ -279,8 +291,11 @@ class Walk:
         with self.lock:
             self._start_more()
         try:
-            for chain in self._chains:
-                yield from self._steps_of(chain)
+            # Ctrl-C while waiting for a page, or the consumer gone (GeneratorExit):
+            # nobody will read the pages in flight, their requests are ended.
+            with self.cancellation:
+                for chain in self._chains:
+                    yield from self._steps_of(chain)
         finally:
             self.close()
 
@@ -297,7 +312,7 @@ class Walk:
                 break
             try:
                 page = item.result()
-            except BaseException as exc:
+            except Exception as exc:  # the page failed; Ctrl-C in this wait propagates
                 yield Step(chain.index, error=exc)
                 return
             finally:

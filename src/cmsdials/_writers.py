@@ -53,6 +53,9 @@ def write_parquet(
     ``None`` for the others (typed by the row model).
     """
     parquet = require("pyarrow.parquet", "arrow", "to_parquet()")
+    if dims is not None:
+        # Histogram rows are written from columns (recent pyarrow installs without numpy).
+        require("numpy", "numpy", "to_parquet()")
     schema = histogram_schema(dims) if dims is not None else arrow_schema(model)
     with atomic_output(path) as temporary, parquet.ParquetWriter(temporary, schema) as writer:
         for columns, rows in chunks:

@@ -3,7 +3,9 @@
 ::
 
     DialsError
-    ├── UnknownFilterError      (also ValueError and TypeError)  a filter name the route lacks
+    ├── UnknownArgumentError    (also TypeError)                 a misspelt keyword argument
+    │   └── UnknownFilterError  (also ValueError)                a filter name the route lacks
+    ├── UnknownMEError          (also ValueError)                an ME name the workspace lacks
     ├── MissingDependencyError  (also ImportError)               an optional extra is missing
     ├── ResponseDecodeError     (also ValueError)                a body that is not whole JSON
     ├── ResponseFormatError     (also ValueError)                whole JSON of an unexpected shape
@@ -25,6 +27,9 @@ that reported them (``requests.ConnectionError``, ``requests.Timeout``,
 client keep catching what they caught before.
 
 Messages never contain credentials: URLs carry none, and headers are never printed.
+
+One warning: :class:`PerformanceWarning`, when a walk is about to make thousands of small
+requests (it says which arguments make it faster).
 """
 
 from __future__ import annotations
@@ -46,11 +51,14 @@ __all__ = [
     "MissingDependencyError",
     "MixedBinningError",
     "NotFoundError",
+    "PerformanceWarning",
     "ResponseDecodeError",
     "ResponseFormatError",
     "ResponseTooLargeError",
     "ServerError",
+    "UnknownArgumentError",
     "UnknownFilterError",
+    "UnknownMEError",
 ]
 
 
@@ -58,7 +66,40 @@ class DialsError(Exception):
     """Base class of the exceptions raised by ``cmsdials`` itself."""
 
 
-class UnknownFilterError(DialsError, ValueError, TypeError):
+def _did_you_mean(suggestions: list[str]) -> str:
+    return f"; did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
+
+
+class UnknownArgumentError(DialsError, TypeError):
+    """A keyword argument that the method does not take, with the closest valid names.
+
+    A ``TypeError``, which is what Python raises for an unexpected keyword argument; unlike
+    Python's (before 3.13) the message suggests the names that were probably meant.
+
+    Attributes
+    ----------
+    name:
+        The keyword as given.
+    where:
+        The method (``"LumisectionHistogram1DClient.list_all()"``) or filter model.
+    suggestions:
+        The closest valid names, best first (may be empty).
+    """
+
+    def __init__(
+        self, name: str, where: str, suggestions: list[str], *, hint: str | None = None
+    ) -> None:
+        self.name = name
+        self.where = where
+        self.suggestions = suggestions
+        message = f"{where} got an unexpected keyword argument {name!r}"
+        message += _did_you_mean(suggestions)
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class UnknownFilterError(UnknownArgumentError, ValueError):
     """A filter name that the route does not have.
 
     A ``TypeError`` because that is what Python raises for an unexpected keyword
@@ -68,11 +109,59 @@ class UnknownFilterError(DialsError, ValueError, TypeError):
     """
 
     def __init__(self, name: str, filter_class: str, suggestions: list[str]) -> None:
-        self.name = name
+        super().__init__(name, filter_class, suggestions)
         self.filter_class = filter_class
+        # The filter model's own wording (it is not a method call).
+        self.args = (f"{filter_class} has no filter {name!r}{_did_you_mean(suggestions)}",)
+
+
+class UnknownMEError(DialsError, ValueError):
+    """An exact ME name (``me=`` filter) that no monitoring element of the workspace has.
+
+    Such a query would return no rows, indistinguishable from "no data".  The names are
+    checked against the ``mes/`` route (fetched once per client and workspace); skip the
+    check with ``Dials(..., check_me_names=False)`` (or filter by ``me_id``).
+
+    Attributes
+    ----------
+    name:
+        The ME name as given.
+    workspace:
+        The workspace whose MEs were searched (``None``: the caller's default one).
+    suggestions:
+        The closest existing ME names, best first (may be empty).
+    dim:
+        For a name that exists with the other dimension (a 2-D ME asked of ``th1/``),
+        the ME's dimension; else ``None``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        route: str,
+        workspace: str | None,
+        suggestions: list[str],
+        dim: int | None = None,
+    ) -> None:
+        self.name = name
+        self.workspace = workspace
         self.suggestions = suggestions
-        hint = f"; did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
-        super().__init__(f"{filter_class} has no filter {name!r}{hint}")
+        self.dim = dim
+        where = f"workspace {workspace!r}" if workspace else "the default workspace"
+        if dim is not None:
+            other = "h2d (th2/)" if dim == 2 else "h1d (th1/)"
+            message = (
+                f"ME {name!r} is a {dim}-D monitoring element: {route} has no rows of it; "
+                f"read it with dials.{other}"
+            )
+        else:
+            message = (
+                f"no monitoring element named {name!r} in {where}, so {route} would return "
+                f"no rows{_did_you_mean(suggestions)} (dials.mes.list() lists the MEs; "
+                "Dials(..., check_me_names=False) skips this check)"
+            )
+        super().__init__(message)
 
 
 class MissingDependencyError(DialsError, ImportError):
@@ -84,6 +173,15 @@ class MissingDependencyError(DialsError, ImportError):
         super().__init__(
             f"{feature} needs the optional package {package!r}: pip install 'cmsdials[{extra}]'"
         )
+
+
+class PerformanceWarning(UserWarning):
+    """A walk is about to make thousands of small requests; the message says how to make
+    it faster (``page_size=`` in the filters, ``workers=``).
+
+    Shown once per call site (Python's default warning filter).  Silence it with
+    ``warnings.filterwarnings("ignore", category=cmsdials.errors.PerformanceWarning)``.
+    """
 
 
 class ResponseDecodeError(DialsError, ValueError):

@@ -429,7 +429,7 @@ def test_progress_example(dials: Dials, capsys: pytest.CaptureFixture[str]) -> N
     )
     assert len(data.results) == 50
     err = capsys.readouterr().err
-    assert "Progress" in err and "5/5" in err
+    assert "Progress" in err and "50/50" in err and "row" in err  # rows, not pages
 
 
 def test_retry_examples(dials: Dials) -> None:

@@ -9,7 +9,6 @@ the test fails on CI and is skipped elsewhere.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,8 @@ from test_auth_server import approve_over_http
 from test_guide_doc import check_guide_output, guide_server  # noqa: F401 - a fixture
 
 from dials_local.testing import LocalServer
+from install_support import REPO, fresh_venv, pip
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.install
 
 
@@ -38,24 +37,11 @@ def python39() -> str:
     pytest.skip("no Python 3.9 interpreter")
 
 
-def pip(python: Path, *args: str) -> str:
-    done = subprocess.run(
-        [str(python), "-m", "pip", "--disable-pip-version-check", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
-
-
 def test_pip_install_on_python39_keeps_urllib3_1_26_and_runs_the_guide(
     guide_server: LocalServer,  # noqa: F811 - the fixture imported above
     tmp_path: Path,
 ) -> None:
-    venv = tmp_path / "venv"
-    subprocess.run([python39(), "-m", "venv", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
+    python = fresh_venv(python39(), tmp_path / "venv")
     pip(python, "install", "-q", "urllib3<2")
     pip(python, "install", "-q", f"{REPO}[pandas,tqdm]")
     installed = pip(python, "list", "--format=freeze")
