@@ -24,7 +24,7 @@ ME = "PixelPhase1/Tracks/PXBarrel/charge_PXLayer_2"
 
 def main() -> None:
     print("Starting dials-local with the demo data set (first run: seeds ./dials-data)...")
-    with LocalServer("dials-data", size="demo") as server:
+    with LocalServer("dials-data", size="demo", progress=True) as server:
         dials = Dials(Credentials(token=server.secret_key), base_url=server.base_url)
         print(f"dials-local is serving {server.base_url}\n")
 

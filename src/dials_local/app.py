@@ -151,7 +151,7 @@ def create_app(settings: Settings) -> ASGIApp:
     ensure_sqlite_statistics(database)
     auth = AuthService(database, settings.auth)
     authenticator = default_authenticator(database, auth.tokens.identity)
-    dispatcher = Dispatcher(database, authenticator)
+    dispatcher = Dispatcher(database, authenticator, settings.request_budget)
     specs = build_routes()
     app = Starlette(
         routes=[

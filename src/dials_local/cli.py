@@ -3,29 +3,41 @@
 Commands::
 
     dials-local serve [--demo] [--host H] [--port P] [--data-dir D | --database-url URL]
-    dials-local seed [--size tiny|demo|large] [--if-empty]
-    dials-local ingest --workspace W --table TABLE FILE
+    dials-local seed [--size tiny|demo|large] [--if-empty | --force] [--quiet]
+    dials-local ingest --workspace W --table TABLE [--quiet] FILE
     dials-local create-api-client [--name N] [--secret S]
     dials-local create-user NAME [--password P] [--role ROLE ...]
 
 Also runnable as ``python -m dials_local`` and ``python -m dials_local.cli``.
+
+Every failure a user can cause (a missing extra, a busy port, a bad database URL, an
+unreachable database, a seed that would replace data, Ctrl-C) ends with one line saying
+what happened and what to do, never a traceback.  Modules of the ``local`` extra are only
+imported once :func:`main` has checked they are installed, so a base install of
+``cmsdials`` gets that line too.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import errno
+import importlib.util
 import logging
 import os
 import secrets
+import shlex
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dials_local import __version__
-from dials_local.db.engines import Database
-from dials_local.middleware import DEFAULT_MAX_BODY_BYTES
-from dials_local.settings import AuthSettings
 from dials_local.workspaces import WORKSPACE_ROLES, WORKSPACES
+
+if TYPE_CHECKING:  # imported for real inside functions: they need the "local" extra
+    from dials_local.db.engines import Database
 
 DEFAULT_DATA_DIR = Path("dials-data")
 #: The user ``serve --demo`` creates: a fixed, printed login for a local demo only.
@@ -42,6 +54,24 @@ SHUTDOWN_GRACE_SECONDS = 2
 #: and the signing key, so whatever the server creates is private to its user (0700
 #: directories, 0600 files, SQLite's -wal/-shm/-journal files included).
 PRIVATE_UMASK = 0o077
+#: Top-level modules of the ``local`` extra (``pyjwt[crypto]`` brings ``cryptography``).
+#: Checked with ``find_spec`` before anything imports them.
+LOCAL_EXTRA_MODULES = (
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "jwt",
+    "cryptography",
+    "numpy",
+    "pyarrow",
+    "regex",
+)
+#: The driver of the ``postgres`` extra, needed only with a PostgreSQL ``--database-url``.
+POSTGRES_EXTRA_MODULES = ("psycopg",)
+#: Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED_EXIT = 130
+#: What ``serve --demo``'s API key is derived from (with the signing key): see _demo_secret.
+DEMO_KEY_PURPOSE = "serve --demo API key"
 
 _FAULTS_HELP = """\
 fault-injection rules, comma-separated KIND[:ARG]@K[xN]: inject KIND into every K-th
@@ -68,11 +98,83 @@ def _add_location(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class CommandError(Exception):
+    """A failure the user can fix: :func:`main` prints the message (no traceback) and
+    exits with ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _missing(modules: Sequence[str]) -> list[str]:
+    """The modules of ``modules`` that are not installed (found without importing them)."""
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+def extra_message(extra: str, missing: Sequence[str], purpose: str = "") -> str:
+    """One line naming the extra to install, e.g. for the ``local`` extra::
+
+    dials-local needs the "local" extra: pip install "cmsdials[local]" (missing module: sqlalchemy)
+    """
+    noun = "module" if len(missing) == 1 else "modules"
+    return (
+        f'dials-local needs the "{extra}" extra{purpose}: pip install "cmsdials[{extra}]" '
+        f"(missing {noun}: {', '.join(missing)})"
+    )
+
+
 def _database(args: argparse.Namespace) -> Database:
-    """The database the command line names (default: ./dials-data)."""
-    if args.database_url:
-        return Database(url=args.database_url)
-    return Database(data_dir=args.data_dir or DEFAULT_DATA_DIR)
+    """The database the command line names (default: ./dials-data); a bad ``--database-url``
+    or a missing PostgreSQL driver is a :class:`CommandError` naming the fix."""
+    from dials_local.db.engines import Database, DatabaseUrlError
+
+    if not args.database_url:
+        return Database(data_dir=args.data_dir or DEFAULT_DATA_DIR)
+    try:
+        database = Database.from_url(args.database_url)
+    except DatabaseUrlError as error:
+        raise CommandError(f"dials-local {args.command}: --database-url {error}", 2) from None
+    missing = [] if database.is_sqlite else _missing(POSTGRES_EXTRA_MODULES)
+    if missing:
+        raise CommandError(extra_message("postgres", missing, " for PostgreSQL databases"))
+    return database
+
+
+def _create_tables(args: argparse.Namespace, database: Database) -> None:
+    """Create every table: the first connection, so an unreachable server or an unwritable
+    directory fails here, in one line instead of SQLAlchemy's traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        database.create_all()
+    except (SQLAlchemyError, OSError) as error:
+        database.dispose()
+        cause = getattr(error, "orig", None) or error
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise CommandError(
+            f"dials-local {args.command}: cannot use the database {database.describe()}: {reason}"
+        ) from None
+
+
+def _open_database(args: argparse.Namespace) -> Database:
+    """:func:`_database` with every table created."""
+    database = _database(args)
+    _create_tables(args, database)
+    return database
+
+
+def _location_args(database: Database) -> list[str]:
+    """The ``--data-dir`` / ``--database-url`` arguments naming ``database`` in a command
+    printed as a hint (the password left out)."""
+    if database.data_dir is not None:
+        return ["--data-dir", str(database.data_dir)]
+    return ["--database-url", database.describe()]
+
+
+def _hint(*command: str) -> str:
+    """A shell command line, quoted for copying."""
+    return shlex.join(["dials-local", *command])
 
 
 def _non_negative(text: str) -> int:
@@ -91,6 +193,14 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 0 (any free port) to 65535."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be 0 (any free port) to 65535")
+    return value
+
+
 def _positive_float(text: str) -> float:
     """argparse type: a number > 0 (seconds, fractions allowed)."""
     value = float(text)
@@ -101,6 +211,8 @@ def _positive_float(text: str) -> float:
 
 def _add_auth_options(serve: argparse.ArgumentParser) -> None:
     """The sign-in options of ``serve`` (tokens, device flow, Keycloak ids)."""
+    from dials_local.settings import AuthSettings
+
     defaults = AuthSettings()
     group = serve.add_argument_group(
         "sign-in",
@@ -214,8 +326,21 @@ def _add_auth_options(serve: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_quiet(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help=f"show no progress {what} (a bar on a terminal, else a line every few "
+        "seconds on stderr); errors and the final summary are still printed",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
+    """The argument parser of every command (needs the ``local`` extra: defaults come from
+    the server's settings)."""
+    from dials_local.db.budget import DEFAULT_REQUEST_BUDGET_S
+    from dials_local.middleware import DEFAULT_MAX_BODY_BYTES
+
     parser = argparse.ArgumentParser(
         prog="dials-local",
         description="A DIALS-compatible server with a real database, for offline work and "
@@ -235,21 +360,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
     )
     serve.add_argument(
-        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+        "--port",
+        type=_port,
+        default=8000,
+        help="port to listen on, taken before any other work; 0 picks a free one "
+        "(default: %(default)s)",
     )
     _add_location(serve)
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="seed the synthetic data set if the database is empty, and print the URL, a secret "
-        "key and a curl example",
+        help="seed the synthetic data set if the database is empty (or finish a seed that "
+        "was interrupted), and print the URL, a secret key (the same at every start) and "
+        "a curl example",
     )
     serve.add_argument(
         "--size",
         choices=SIZES,
-        default="demo",
-        help="data set seeded by --demo (default: %(default)s)",
+        help="data set seeded by --demo (default: demo; an interrupted seed is finished in "
+        "its own size)",
     )
+    _add_quiet(serve, "while --demo seeds")
     secret = serve.add_mutually_exclusive_group()
     secret.add_argument(
         "--secret-key",
@@ -270,6 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_BODY_BYTES,
         metavar="N",
         help="largest request body accepted; larger ones get 413 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--request-budget",
+        type=_positive_float,
+        default=DEFAULT_REQUEST_BUDGET_S,
+        metavar="SECONDS",
+        help="time each request's database work may take; longer statements are "
+        "cancelled and answered 504, as the real service's proxy does (default: %(default)s)",
     )
     serve.add_argument(
         "--testing",
@@ -302,20 +441,30 @@ def build_parser() -> argparse.ArgumentParser:
         "seed",
         help="fill the database with the synthetic data set",
         description="Create the tables and generate the deterministic synthetic data set "
-        "(every workspace, OMS records, ML models and their flags).",
+        "(every workspace, OMS records, ML models and their flags). A database that "
+        "already holds data is left alone unless --force is given: seeding replaces every "
+        "workspace's rows, those loaded with ingest included (API keys and users are "
+        "kept). A seed that was interrupted is finished by the next seed or serve --demo.",
     )
     _add_location(seed)
     seed.add_argument(
         "--size",
         choices=SIZES,
-        default="demo",
-        help="tiny (tests, seconds), demo (default) or large (performance work)",
+        help="tiny (tests, seconds), demo (default) or large (performance work); an "
+        "interrupted seed is finished in its own size unless another is named",
     )
-    seed.add_argument(
+    existing = seed.add_mutually_exclusive_group()
+    existing.add_argument(
         "--if-empty",
         action="store_true",
-        help="do nothing if the database already holds data",
+        help="do nothing if the database already holds data (exit code 0)",
     )
+    existing.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the data the database holds (without it, seed refuses and lists it)",
+    )
+    _add_quiet(seed, "while seeding")
     seed.set_defaults(func=cmd_seed)
 
     ingest = commands.add_parser(
@@ -333,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("file", type=Path, metavar="FILE", help="the .jsonl or .parquet file")
     _add_location(ingest)
+    _add_quiet(ingest, "while loading")
     ingest.set_defaults(func=cmd_ingest)
 
     client = commands.add_parser(
@@ -381,13 +531,106 @@ def _print(*lines: str) -> None:
     print(*lines, sep="\n", flush=True)
 
 
-def _seed(database: Database, size: str) -> None:
-    """Run the synthetic data generator and print its summary."""
-    from dials_local.data.generator import seed  # heavy (numpy), only when seeding
+#: What to do with a database that holds data (and no interrupted seed): ``seed`` refuses
+#: by default; ``--force`` replaces; ``--if-empty`` and ``serve --demo`` keep it.
+REFUSE, REPLACE, KEEP = "refuse", "replace", "keep"
 
-    summary = seed(database, size)
-    if summary is not None:
-        _print(str(summary))
+
+def _run_seed(database: Database, size: str, *, resume: bool, quiet: bool) -> None:
+    """Seed (or finish an interrupted seed) with a progress display, print the summary.
+
+    Ctrl-C becomes a :class:`CommandError` saying that the next start finishes the seed
+    (the record in the service database says how far it got).
+    """
+    from dials_local.data.generator import SeedJob  # heavy (numpy), only when seeding
+    from dials_local.progress import Progress
+
+    try:
+        job = SeedJob(database, size, resume=resume)
+        label = f"seeding '{size}'"
+        with Progress(label, job.histogram_rows, "histogram rows", quiet=quiet) as meter:
+            summary = job.run(meter=meter)
+    except KeyboardInterrupt:
+        raise CommandError(
+            f"dials-local: interrupted; the seed of {database.describe()} did not finish. "
+            "The next `dials-local seed` or `dials-local serve --demo` on it finishes it.",
+            INTERRUPTED_EXIT,
+        ) from None
+    _print(str(summary))
+
+
+def ensure_seeded(
+    database: Database,
+    *,
+    size: str | None,
+    policy: str,
+    quiet: bool,
+) -> bool:
+    """The one seeding decision of ``seed``, ``serve --demo`` and (through ``seed
+    --if-empty``) ``LocalServer``; returns whether it seeded.
+
+    1. An interrupted seed (:mod:`dials_local.data.seed_state`) is finished, whatever the
+       policy: its partial data is the seed's own, and serving it would answer empty
+       workspaces silently.  Same size: the committed workspaces are kept; another size
+       (``--size``) or ``--force``: seeded again from the start.
+    2. An empty database is seeded.
+    3. A database holding data: :data:`KEEP` leaves it, :data:`REPLACE` seeds over it,
+       :data:`REFUSE` raises a :class:`CommandError` listing what seeding would replace.
+    """
+    from dials_local.data.seed_state import (
+        changed_since,
+        describe_holdings,
+        has_data,
+        holdings,
+        read_record,
+    )
+
+    record = read_record(database)
+    where = database.describe()
+    if record is not None and record.interrupted:
+        target = size or record.size
+        resume = policy != REPLACE and target == record.size
+        steps = len(WORKSPACES) + 1  # the workspaces, then the OMS records
+        if resume:
+            action = f"finishing it ({len(record.done)} of {steps} steps were done)"
+        else:
+            action = f"seeding the '{target}' data set from the start"
+        _print(f"The last seed of {where} ({record.describe()}) did not finish: {action}.")
+        _run_seed(database, target, resume=resume, quiet=quiet)
+        return True
+    target = size or "demo"
+    if not has_data(database):
+        _print(f"Seeding the '{target}' data set into {where} ...")
+        _run_seed(database, target, resume=False, quiet=quiet)
+        return True
+    if policy == KEEP:
+        if size and record is not None and record.complete and record.size != size:
+            replace = _hint("seed", *_location_args(database), "--size", size, "--force")
+            _print(
+                f"{where} holds {record.describe()}; --size {size} is not seeded over it "
+                f"(replace it: {replace})"
+            )
+        return False
+    if policy == REPLACE:
+        _print(f"Replacing the data of {where} with the '{target}' data set (--force) ...")
+        _run_seed(database, target, resume=False, quiet=quiet)
+        return True
+    found = holdings(database)
+    lines = [f"dials-local seed: {where} already holds data; seeding would replace all of it:"]
+    lines += [f"  {line}" for line in describe_holdings(found)]
+    if record is not None:
+        changed = changed_since(record, found)
+        lines.append(
+            f"  (seeded with {record.describe()}; "
+            + (f"{changed:,} rows added or removed since)" if changed else "unchanged since)")
+        )
+    else:
+        lines.append("  (not seeded by dials-local: loaded with ingest, or by an older version)")
+    command = ["seed", *_location_args(database), *(["--size", size] if size else [])]
+    lines.append(
+        f"Replace it: {_hint(*command, '--force')}; or keep it: {_hint(*command, '--if-empty')}"
+    )
+    raise CommandError("\n".join(lines))
 
 
 class SecretError(ValueError):
@@ -413,36 +656,132 @@ def _secret(value: str | None, path: Path | None, env_name: str) -> str | None:
     return os.environ.get(env_name) or None
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, or a :class:`CommandError` naming the
+    fix.
+
+    ``serve`` takes its port before any long work (seeding the demo data set takes up to a
+    minute), so a busy port fails at once instead of after the seed.  Listening right
+    away also keeps a second server from binding the same port meanwhile (``SO_REUSEADDR``
+    alone would let it); connections made while seeding wait in the backlog until the
+    server answers them.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: restarting must not wait for the old connections' TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # uvicorn's default backlog
+    except OSError as error:
+        sock.close()
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        if error.errno == errno.EADDRINUSE:
+            reason = (
+                f"port {port} on {host} is already in use (another dials-local, or another "
+                "program); choose another with --port N, or --port 0 for any free port"
+            )
+        elif error.errno == errno.EACCES:
+            reason = (
+                f"not allowed to listen on {where} (ports below 1024 need privileges); "
+                "choose --port 1024 or above, or --port 0 for any free port"
+            )
+        elif isinstance(error, socket.gaierror):
+            reason = f"--host {host!r} is not a known address or host name of this machine"
+        else:
+            reason = f"cannot listen on {where}: {error.strerror or error}; check --host"
+        raise CommandError(f"dials-local serve: {reason}") from None
+    return sock
+
+
+def _demo_secret(database: Database, key_file: Path | None) -> str:
+    """The API key ``serve --demo`` registers and prints: the same at every start.
+
+    It is derived from the server's signing key (kept in the data directory or the
+    database), so no secret is stored in clear and restarting neither adds a key per start
+    nor breaks the key a user copied from the last banner.
+    """
+    from dials_local.auth.keys import load_signing_key
+
+    key = load_signing_key(
+        key_file=key_file, data_dir=database.data_dir, service_engine=database.service_engine()
+    )
+    return base64.urlsafe_b64encode(key.derived_secret(DEMO_KEY_PURPOSE)).rstrip(b"=").decode()
+
+
+def _warn_if_interrupted(database: Database) -> None:
+    """Plain ``serve`` does not seed, but must not serve a half-seeded database silently."""
+    from dials_local.data.seed_state import read_record
+
+    record = read_record(database)
+    if record is not None and record.interrupted:
+        print(
+            f"dials-local serve: warning: the last seed of {database.describe()} "
+            f"({record.describe()}) did not finish, so some workspaces are empty; finish it "
+            f"with {_hint('seed', *_location_args(database))} "
+            "(or start with serve --demo)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _key_hint(database: Database, registered: int) -> str:
+    """How to get an API key, for a ``serve`` that was given none."""
+    create = _hint("create-api-client", *_location_args(database))
+    if registered:
+        return f"  API keys: {registered} registered in {database.describe()}; a new one: {create}"
+    return (
+        f"  API keys: none registered yet, so API requests are refused until you "
+        f"create one: {create} (it prints the key), or start with --secret-key-file PATH "
+        f"or ${SECRET_KEY_ENV}"
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """``dials-local serve``."""
+    """``dials-local serve``: port first, then database, seed, keys, and serving."""
+    try:
+        secret = _secret(args.secret_key, args.secret_key_file, SECRET_KEY_ENV)
+        admin_token = _secret(None, args.admin_token_file, ADMIN_TOKEN_ENV)
+    except SecretError as error:
+        raise CommandError(f"dials-local serve: {error}", 2) from None
+    database = _database(args)  # checks the URL: instant
+    listener = listen(args.host, args.port)  # before any long work
+    try:
+        return _serve(args, database, listener, secret, admin_token)
+    finally:
+        listener.close()
+        database.dispose()
+
+
+def _serve(
+    args: argparse.Namespace,
+    database: Database,
+    listener: socket.socket,
+    secret: str | None,
+    admin_token: str | None,
+) -> int:
     import uvicorn
 
     from dials_local.app import create_app
     from dials_local.auth.api_clients import ApiClientStore
     from dials_local.auth.users import UserStore
     from dials_local.middleware import FaultSpecError, json_error_protocol
-    from dials_local.settings import Settings
+    from dials_local.settings import AuthSettings, Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        secret = _secret(args.secret_key, args.secret_key_file, SECRET_KEY_ENV)
-        admin_token = _secret(None, args.admin_token_file, ADMIN_TOKEN_ENV)
-    except SecretError as error:
-        print(f"dials-local serve: {error}", file=sys.stderr)
-        return 2
     generated_admin_token = args.testing and not admin_token
     if generated_admin_token:
         admin_token = secrets.token_urlsafe(32)
-    database = _database(args)
-    database.create_all()
-    if args.demo and database.is_empty():
-        _print(f"Seeding the '{args.size}' data set into {database.describe()} ...")
-        _seed(database, args.size)
+    _create_tables(args, database)
+    if args.demo:
+        ensure_seeded(database, size=args.size, policy=KEEP, quiet=args.quiet)
+    else:
+        _warn_if_interrupted(database)
     store = ApiClientStore(database.service_engine())
     if secret:
         store.create("serve --secret-key", secret)
     elif args.demo:
-        secret = store.create("demo")
+        secret = store.create("demo", _demo_secret(database, args.key_file))
     if args.demo:
         users = UserStore(database.service_engine())
         if not users.exists(DEMO_USER):
@@ -454,6 +793,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_requests=not args.no_access_log,
         create_tables=False,  # done above, before registering the key
         max_body_bytes=args.max_body_bytes,
+        request_budget=args.request_budget,
         testing=args.testing,
         admin_token=admin_token if args.testing else None,
         auth=AuthSettings(
@@ -477,9 +817,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(settings)
     except FaultSpecError as error:
-        print(f"dials-local serve: --faults: {error}", file=sys.stderr)
-        return 2
-    base_url = f"http://{args.host}:{args.port}/"
+        raise CommandError(f"dials-local serve: --faults: {error}", 2) from None
+    port = int(listener.getsockname()[1])  # the real one with --port 0
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base_url = f"http://{host}:{port}/"
     if generated_admin_token:
         _print(
             f"Control routes enabled (--testing): send X-DIALS-LOCAL-ADMIN: {admin_token}",
@@ -500,10 +841,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"    user: {DEMO_USER}   password: {DEMO_PASSWORD}",
             "",
         )
+    else:
+        lines = [
+            f"dials-local is serving {database.describe()} at {base_url}",
+            f"  API root:   {base_url}api/v1/",
+        ]
+        if secret:
+            lines.append("  API key:    the one given (--secret-key, its file or variable)")
+        else:
+            lines.append(_key_hint(database, store.count()))
+        _print(*lines)
     config = uvicorn.Config(
         app,
         host=args.host,
-        port=args.port,
+        port=port,
         access_log=False,  # the middleware logs each request
         log_level="info",
         server_header=False,
@@ -514,20 +865,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # poll reusing a connection as the server closes it failed with RemoteDisconnected.
         timeout_keep_alive=75,
     )
-    uvicorn.Server(config).run()
-    database.dispose()
+    try:
+        _announcing_server_class()(config, base_url.rstrip("/")).run(sockets=[listener])
+    except KeyboardInterrupt:
+        # uvicorn shuts down on Ctrl-C, then raises the signal again for the exit code:
+        # the normal way to stop a server, nothing to report.
+        return INTERRUPTED_EXIT
     return 0
 
 
+def _announcing_server_class() -> type:
+    """uvicorn's Server, announcing where it listens (imported late: the ``local`` extra)."""
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        """uvicorn logs "Uvicorn running on URL" only for sockets it bound itself; ``serve``
+        binds its own (before seeding), and users and tests wait for that line."""
+
+        def __init__(self, config: uvicorn.Config, url: str) -> None:
+            super().__init__(config)
+            self.url = url
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                logging.getLogger("uvicorn.error").info(
+                    "Uvicorn running on %s (Press CTRL+C to quit)", self.url
+                )
+
+    return AnnouncingServer
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
-    """``dials-local seed``."""
-    database = _database(args)
+    """``dials-local seed``: refuses to replace data without ``--force``."""
+    database = _open_database(args)
     try:
-        database.create_all()
-        if args.if_empty and not database.is_empty():
+        policy = REPLACE if args.force else KEEP if args.if_empty else REFUSE
+        if not ensure_seeded(database, size=args.size, policy=policy, quiet=args.quiet):
             _print(f"{database.describe()} already holds data; not seeding (--if-empty).")
-            return 0
-        _seed(database, args.size)
     finally:
         database.dispose()
     return 0
@@ -538,19 +913,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from dials_local.data.ingest import TABLES, IngestError, ingest
 
     if args.table not in TABLES:
-        print(
+        raise CommandError(
             f"dials-local ingest: unknown table {args.table!r}; choose one of: "
             + ", ".join(TABLES),
-            file=sys.stderr,
+            2,
         )
-        return 2
-    database = _database(args)
+    database = _open_database(args)
     try:
-        database.create_all()
-        result = ingest(database, args.workspace, args.table, args.file)
+        result = ingest(
+            database, args.workspace, args.table, args.file, show_progress=not args.quiet
+        )
     except IngestError as error:
-        print(f"dials-local ingest: {error}", file=sys.stderr)
-        return 1
+        raise CommandError(f"dials-local ingest: {error}") from None
+    except KeyboardInterrupt:
+        raise CommandError(
+            f"dials-local ingest: interrupted; nothing of {args.file} was loaded "
+            "(a load is one transaction)",
+            INTERRUPTED_EXIT,
+        ) from None
     finally:
         database.dispose()
     _print(f"Loaded {result} rows into {args.workspace}.{args.table} from {args.file}.")
@@ -562,9 +942,8 @@ def cmd_create_api_client(args: argparse.Namespace) -> int:
     the explanation to stderr."""
     from dials_local.auth.api_clients import ApiClientStore
 
-    database = _database(args)
+    database = _open_database(args)
     try:
-        database.create_all()
         secret = ApiClientStore(database.service_engine()).create(args.name, args.secret)
     finally:
         database.dispose()
@@ -610,13 +989,11 @@ def cmd_create_user(args: argparse.Namespace) -> int:
                 f"dials-local create-user: note: role {role!r} routes to no workspace",
                 file=sys.stderr,
             )
-    database = _database(args)
+    database = _open_database(args)
     try:
-        database.create_all()
         created = UserStore(database.service_engine()).save(args.name, password, roles)
     except ValueError as error:
-        print(f"dials-local create-user: {error}", file=sys.stderr)
-        return 2
+        raise CommandError(f"dials-local create-user: {error}", 2) from None
     finally:
         database.dispose()
     _print(
@@ -649,12 +1026,36 @@ def _glue_free_text_values(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``dials-local`` command."""
+    """Entry point of the ``dials-local`` command.
+
+    Errors the user can fix end in one line on stderr and an exit code (1, 2 for bad
+    arguments, 130 after Ctrl-C), never a traceback.
+    """
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(_glue_free_text_values(argv))
+    missing = _missing(LOCAL_EXTRA_MODULES)
+    if missing:  # checked first: building the parser imports the server's settings
+        print(extra_message("local", missing), file=sys.stderr)
+        return 1
     previous = os.umask(PRIVATE_UMASK)
     try:
+        args = build_parser().parse_args(_glue_free_text_values(argv))
         code: int = args.func(args)
+    except CommandError as error:
+        print(error, file=sys.stderr, flush=True)
+        return error.code
+    except ModuleNotFoundError as error:
+        # A driver imported late, e.g. psycopg by SQLAlchemy's PostgreSQL dialect.
+        name = (error.name or "").partition(".")[0]
+        if name in POSTGRES_EXTRA_MODULES:
+            print(extra_message("postgres", [name]), file=sys.stderr)
+        elif name in LOCAL_EXTRA_MODULES:
+            print(extra_message("local", [name]), file=sys.stderr)
+        else:
+            raise
+        return 1
+    except KeyboardInterrupt:
+        print("dials-local: interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT
     finally:
         os.umask(previous)  # main() may be called in-process (tests): leave it as it was
     return code

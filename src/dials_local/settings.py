@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dials_local.db.budget import DEFAULT_REQUEST_BUDGET_S
 from dials_local.db.engines import Database
 from dials_local.middleware import DEFAULT_MAX_BODY_BYTES
 
@@ -81,6 +82,9 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     #: Largest request body accepted, in bytes (``--max-body-bytes``); larger gets 413.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Seconds each request's database work may take (``--request-budget``): cancelled
+    #: after that, with a 504 (:mod:`dials_local.db.budget`).
+    request_budget: float = DEFAULT_REQUEST_BUDGET_S
     #: Enable the control routes ``/_local/*`` (``--testing``); off, they answer 404.
     testing: bool = False
     #: The local admin credential the control routes require (header

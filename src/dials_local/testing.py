@@ -29,6 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +38,7 @@ from typing import IO
 __all__ = [
     "ADMIN_HEADER",
     "LocalServer",
+    "LocalServerError",
     "find_postgres_bin",
     "free_port",
     "postgres_cluster",
@@ -56,17 +58,83 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+#: Lines of a failed command's output that :class:`LocalServerError` carries.
+ERROR_TAIL_LINES = 20
+
+
+class LocalServerError(RuntimeError):
+    """dials-local could not be seeded or started; the message ends with the last lines it
+    printed (a missing extra, a busy port, a bad database URL, ...)."""
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "dials_local.cli", *args]
 
 
-def seed_data_dir(data_dir: str | os.PathLike[str], size: str = "tiny") -> Path:
-    """Seed ``data_dir`` with the synthetic data set of ``size`` (no-op if already seeded)."""
+def _tail(text: str, lines: int = ERROR_TAIL_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _run_cli(*args: str, progress: bool = False) -> None:
+    """Run a ``dials-local`` command to completion; its output is kept for the error.
+
+    With ``progress``, its stderr (progress, and the reason of a failure) goes to this
+    process's stderr instead of being kept, and ``--quiet`` is not passed.
+    """
+    done = subprocess.run(
+        _cli(*args) if progress else _cli(*args, "--quiet"),
+        stdout=subprocess.PIPE,
+        stderr=None if progress else subprocess.PIPE,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise LocalServerError(
+            f"dials-local {args[0]} failed with exit code {done.returncode}"
+            + (":\n" + _tail(done.stderr or done.stdout) if done.stderr or done.stdout else "")
+        )
+
+
+def _seeded_size(path: Path) -> str | None:
+    """The size of the complete seed recorded in the data directory (the record ``seed``
+    and ``serve --demo`` use, :mod:`dials_local.data.seed_state`), else ``None``.
+
+    Read in this process to spare a subprocess per server start; ``None`` without the
+    ``local`` extra, so that the ``seed`` command runs and says what to install.
+    """
+    try:
+        from dials_local.data.seed_state import read_record
+        from dials_local.db.engines import Database
+    except ImportError:
+        return None
+    database = Database(data_dir=path)
+    try:
+        record = read_record(database)
+    finally:
+        database.dispose()
+    return record.size if record is not None and record.complete else None
+
+
+def seed_data_dir(
+    data_dir: str | os.PathLike[str], size: str = "tiny", *, progress: bool = False
+) -> Path:
+    """Seed ``data_dir`` with the synthetic data set of ``size`` unless it holds data.
+
+    A seed that was interrupted (a test run stopped with Ctrl-C) is finished; data that is
+    there otherwise (rows loaded with ``ingest``, another size: with a warning) is left
+    alone.  Raises :class:`LocalServerError` with the command's last output lines when
+    seeding fails.  ``progress`` shows the seed's progress on stderr (it is quiet
+    otherwise).
+    """
     path = Path(data_dir)
-    marker = path / f".seeded-{size}"
-    if not marker.exists():
-        subprocess.run(_cli("seed", "--data-dir", str(path), "--size", size), check=True)
-        marker.touch(mode=0o600)  # like every file of a data directory
+    seeded = _seeded_size(path)
+    if seeded is None:
+        _run_cli("seed", "--data-dir", str(path), "--size", size, "--if-empty", progress=progress)
+    elif seeded != size:
+        warnings.warn(
+            f"{path} holds the {seeded!r} data set, not {size!r}; it is used as it is "
+            f"(replace it: dials-local seed --data-dir {path} --size {size} --force)",
+            stacklevel=2,
+        )
     return path
 
 
@@ -76,7 +144,8 @@ class LocalServer:
     Parameters
     ----------
     data_dir:
-        SQLite data directory.  Seeded with ``size`` when empty.  A temporary directory
+        SQLite data directory.  Seeded with ``size`` when empty (or when a seed was
+        interrupted: it is finished; see :func:`seed_data_dir`).  A temporary directory
         (removed on :meth:`stop`) when neither this nor ``database_url`` is given.
     database_url:
         A ``postgresql+psycopg://`` URL instead of SQLite files (seeded when empty).
@@ -91,6 +160,10 @@ class LocalServer:
         uses, behind :attr:`admin_token` (random when not given).
     extra_args:
         More ``serve`` arguments.
+    progress:
+        Show the progress of a first seed on stderr (a seed is silent otherwise, as test
+        suites want; an example or a notebook wants to see why the first start takes a
+        while).
     """
 
     def __init__(
@@ -108,6 +181,7 @@ class LocalServer:
         startup_timeout: float = 120.0,
         testing: bool = True,
         admin_token: str | None = None,
+        progress: bool = False,
     ) -> None:
         self._own_dir = data_dir is None and database_url is None
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -122,6 +196,7 @@ class LocalServer:
         self.startup_timeout = startup_timeout
         self.testing = testing
         self.admin_token = admin_token or secrets.token_urlsafe(32)
+        self.progress = progress
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self._log_file: IO[bytes] | None = None
@@ -140,22 +215,34 @@ class LocalServer:
         return self.base_url + "api/v1/"
 
     def start(self) -> LocalServer:
+        """Seed if needed, start the server and wait until it answers.
+
+        Raises :class:`LocalServerError` (seeding or start-up failed; the message ends
+        with the command's last output lines) or ``TimeoutError``; either way nothing is
+        left running and a temporary data directory is removed.
+        """
         if self.process is not None:
             return self
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         if self._own_dir:
             self.data_dir = Path(tempfile.mkdtemp(prefix="dials-local-"))
         location: list[str]
         if self.database_url is not None:
             location = ["--database-url", self.database_url]
-            subprocess.run(
-                _cli(
-                    "seed", "--database-url", self.database_url, "--size", self.size, "--if-empty"
-                ),
-                check=True,
-            )
+            _run_cli(
+                "seed", "--database-url", self.database_url, "--size", self.size, "--if-empty",
+                progress=self.progress,
+            )  # fmt: skip
         else:
             assert self.data_dir is not None
-            seed_data_dir(self.data_dir, self.size)
+            seed_data_dir(self.data_dir, self.size, progress=self.progress)
             location = ["--data-dir", str(self.data_dir)]
         self.port = self.port or free_port(self.host)
         args = [
@@ -186,16 +273,15 @@ class LocalServer:
             _cli(*args), stdout=self._log_file, stderr=subprocess.STDOUT, env=env
         )
         self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"dials-local exited with code {self.process.returncode} during start-up:\n"
-                    + self.log_tail()
+                raise LocalServerError(
+                    f"dials-local serve exited with code {self.process.returncode} during "
+                    "start-up:\n" + self.log_tail(ERROR_TAIL_LINES)
                 )
             try:
                 with urllib.request.urlopen(self.api_url, timeout=2) as response:
@@ -204,8 +290,10 @@ class LocalServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"dials-local did not answer within {self.startup_timeout} s")
+        tail = self.log_tail(ERROR_TAIL_LINES)
+        raise TimeoutError(
+            f"dials-local did not answer within {self.startup_timeout} s; its last lines:\n" + tail
+        )
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the server printed (request log, errors)."""

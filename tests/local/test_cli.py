@@ -107,7 +107,7 @@ def test_serve_rejects_a_bad_fault_spec(tmp_path: Path) -> None:
     assert "--faults" in done.stderr and "teapot" in done.stderr
 
 
-def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
+def start_serve(*args: str) -> tuple[subprocess.Popen[str], str]:
     """Start ``serve`` and read its output until the banner's last line."""
     process = subprocess.Popen(
         [sys.executable, "-m", "dials_local.cli", "serve", *args],
@@ -128,7 +128,7 @@ def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
     return process, "".join(lines)
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def stop_process(process: subprocess.Popen[str]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -143,7 +143,7 @@ def test_serve_demo_prints_a_working_key_and_curl_example(
     data = tmp_path / "data"
     shutil.copytree(tiny_data_dir, data)  # already seeded: --demo must not seed again
     port = free_port()
-    process, output = _serve(
+    process, output = start_serve(
         "--demo", "--data-dir", str(data), "--port", str(port), "--no-access-log"
     )
     try:
@@ -158,12 +158,12 @@ def test_serve_demo_prints_a_working_key_and_curl_example(
         )
         assert response.status_code == 200 and response.json()["results"]
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def test_serve_demo_seeds_an_empty_directory(tmp_path: Path) -> None:
     port = free_port()
-    process, output = _serve(
+    process, output = start_serve(
         "--demo", "--size", "tiny", "--data-dir", str(tmp_path), "--port", str(port),
         "--secret-key", "given-secret", "--no-access-log",
     )  # fmt: skip
@@ -177,7 +177,7 @@ def test_serve_demo_seeds_an_empty_directory(tmp_path: Path) -> None:
         )
         assert response.status_code == 200
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def test_ingest_reports_errors_on_stderr(tmp_path: Path) -> None:

@@ -199,7 +199,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database,
 
 def test_ingested_rows_are_served_over_http(loaded: tuple[Database, Path]) -> None:
     _, data_dir = loaded
-    (data_dir / ".seeded-tiny").touch()  # LocalServer must not seed over our rows
+    # No marker needed: LocalServer seeds only an empty directory (seed --if-empty).
     with LocalServer(data_dir) as server:
 
         def get(route: str) -> Any:

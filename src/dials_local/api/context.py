@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 
 from dials_local.auth import Identity
+from dials_local.db.budget import DEFAULT_REQUEST_BUDGET_S, BudgetExceeded, bounded
 from dials_local.db.engines import Database
 from dials_local.listing.params import QueryParams
 
@@ -36,6 +38,27 @@ def not_found(model_name: str) -> ApiError:
 #: 404 of a standard retrieve whose id is not an integer (DRF's generic Http404).
 NOT_FOUND = ApiError(404, {"detail": "Not found."})
 INVALID_CURSOR = ApiError(404, {"detail": "Invalid cursor"})
+
+
+def over_budget(budget: float) -> ApiError:
+    """504 for a request whose database work ran past its budget: the real service's
+    proxy answers a query over 30 s with 502/504 (CONTRACT §2.3), here in JSON."""
+    return ApiError(
+        504,
+        {
+            "detail": f"The request took longer than the server's {budget:g} s budget and "
+            "was cancelled. Narrow the filters or ask for smaller pages (page_size)."
+        },
+    )
+
+
+def server_busy(budget: float) -> ApiError:
+    """503 for a request that waited its whole budget for a turn at the database."""
+    return ApiError(
+        503,
+        {"detail": f"The server is busy: no turn at the database within {budget:g} s."},
+        {"Retry-After": "1"},
+    )
 
 
 def method_not_allowed(method: str) -> ApiError:
@@ -62,6 +85,14 @@ class Call:
     path: dict[str, str] = field(default_factory=dict)
     #: The request body (read only for routes that accept POST).
     body: bytes = b""
+    #: Seconds the request's database work may take (``--request-budget``).
+    budget: float = DEFAULT_REQUEST_BUDGET_S
+    #: When that budget runs out (:func:`time.monotonic`), counted from the handler's start.
+    deadline: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        if not self.deadline:
+            self.deadline = time.monotonic() + self.budget
 
     @property
     def url(self) -> str:
@@ -76,10 +107,22 @@ class Call:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        """A connection to the workspace's tables (waits its turn: :data:`DB_WORK`)."""
+        """A connection to the workspace's tables, its statements bounded by the request's
+        deadline (:mod:`dials_local.db.budget`).  Waits its turn (:data:`DB_WORK`), but
+        not past the deadline: 503.  Work cancelled at the deadline: 504."""
         assert self.workspace is not None, "route declared without workspace"
-        with DB_WORK, self.database.engine(self.workspace).connect() as conn:
-            yield conn
+        if not DB_WORK.acquire(timeout=max(0.0, self.deadline - time.monotonic())):
+            raise server_busy(self.budget)
+        try:
+            with (
+                self.database.engine(self.workspace).connect() as conn,
+                bounded(conn, self.deadline, self.budget),
+            ):
+                yield conn
+        except BudgetExceeded:
+            raise over_budget(self.budget) from None
+        finally:
+            DB_WORK.release()
 
 
 def db_work_limit() -> int:

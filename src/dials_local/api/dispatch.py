@@ -17,6 +17,7 @@ from starlette.responses import Response
 from dials_local.api.context import ApiError, Call, method_not_allowed, workspace_not_found
 from dials_local.api.spec import RouteSpec
 from dials_local.auth import Authenticator, AuthError, Identity
+from dials_local.db.budget import DEFAULT_REQUEST_BUDGET_S
 from dials_local.db.engines import Database
 from dials_local.listing.params import QueryParams
 from dials_local.render import SERVER_ERROR_HTML, html_response, json_response
@@ -60,9 +61,15 @@ def _options(spec: RouteSpec) -> Response:
 class Dispatcher:
     """Builds endpoints that share the database and the authenticator."""
 
-    def __init__(self, database: Database, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        database: Database,
+        authenticator: Authenticator,
+        request_budget: float = DEFAULT_REQUEST_BUDGET_S,
+    ) -> None:
         self.database = database
         self.authenticator = authenticator
+        self.request_budget = request_budget
 
     def endpoint(self, spec: RouteSpec) -> Endpoint:
         """The ASGI endpoint of ``spec``."""
@@ -108,5 +115,6 @@ class Dispatcher:
             workspace=workspace,
             path={k: str(v) for k, v in request.path_params.items()},
             body=body,
+            budget=self.request_budget,
         )
         return spec.handler(call)

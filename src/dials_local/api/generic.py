@@ -21,6 +21,7 @@ from dials_local.api.context import (
     not_found,
     regex_errors_as_400,
 )
+from dials_local.db.budget import BudgetExceeded, past
 from dials_local.listing.cursor import InvalidCursor, decode_cursor, encode_cursor
 from dials_local.listing.declaration import CompositeRetrieve, Resource, StandardRetrieve
 from dials_local.listing.filters import (
@@ -42,19 +43,24 @@ Handler = Callable[[Call], Response]
 
 
 @contextmanager
-def _regex_errors(params: Sequence[str]) -> Iterator[None]:
+def _regex_errors(call: Call, params: Sequence[str]) -> Iterator[None]:
     """A pattern the database rejects, or one that exceeds the regex time budget, is a
-    400 naming the regex parameters in use (CONTRACT §2.3 shape)."""
+    400 naming the regex parameters in use (CONTRACT §2.3 shape).  When the request's
+    own, longer budget ran out too, the request is over budget instead (504)."""
     try:
         with regex_errors_as_400(params):
             yield
     except PatternTooSlow as error:
+        if past(call.deadline):
+            raise BudgetExceeded from None
         names = [error.param] if error.param else params
         raise ApiError(400, {name: [TOO_SLOW] for name in names}) from None
     except DBAPIError as error:
-        if params and is_too_slow(error):
-            raise ApiError(400, {name: [TOO_SLOW] for name in params}) from None
-        raise
+        if not (params and is_too_slow(error)):
+            raise
+        if past(call.deadline):
+            raise BudgetExceeded from None
+        raise ApiError(400, {name: [TOO_SLOW] for name in params}) from None
 
 
 def _parsed_filters(resource: Resource, call: Call) -> list[tuple[Filter, Any]]:
@@ -83,7 +89,7 @@ def list_handler(resource: Resource) -> Handler:
     def handle(call: Call) -> Response:
         parsed = _parsed_filters(resource, call)
         query = _query_for(resource, call)
-        with call.connect() as conn, _regex_errors(regex_params(parsed)):
+        with call.connect() as conn, _regex_errors(call, regex_params(parsed)):
             where = conditions(parsed, resource.table, conn)
             if not resource.paginated:
                 return json_response([query.render(row) for row in query.all(conn, where)])
@@ -134,7 +140,7 @@ def count_handler(resource: Resource) -> Handler:
 
     def handle(call: Call) -> Response:
         parsed = _parsed_filters(resource, call)
-        with call.connect() as conn, _regex_errors(regex_params(parsed)):
+        with call.connect() as conn, _regex_errors(call, regex_params(parsed)):
             total = count(conn, resource, conditions(parsed, resource.table, conn))
         return json_response({"count": total})
 
@@ -154,7 +160,7 @@ def standard_retrieve_handler(resource: Resource, retrieve: StandardRetrieve) ->
         if not in_column_range(table, retrieve.lookup, pk):
             raise not_found(resource.model_name)
         query = _query_for(resource, call)
-        with call.connect() as conn, _regex_errors(regex_params(parsed)):
+        with call.connect() as conn, _regex_errors(call, regex_params(parsed)):
             where = [*conditions(parsed, table, conn), table.c[retrieve.lookup] == pk]
             row = query.first(conn, where)
         if row is None:

@@ -5,6 +5,10 @@ draw comes from a numpy Generator seeded by the seed plus stable ids (workspace,
 run, ME), never from the clock.  Each workspace is written in one transaction; histogram
 rows are generated a chunk of lumisections at a time and inserted in batches, so memory
 stays flat even for ``large``.  See ``docs/data.md`` for what each size contains.
+
+A seed is recorded in the service database as it goes (:mod:`dials_local.data.seed_state`):
+started, each workspace committed, complete.  An interrupted seed is therefore visible, and
+:class:`SeedJob` with ``resume=True`` finishes it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ from dials_local.data.oms import oms_records
 from dials_local.data.plan import DatasetSpec, Ingestion, SizePlan, profile_includes, size_plan
 from dials_local.data.runs import RunConditions, run_conditions
 from dials_local.data.scorer import score_workspace
+from dials_local.data.seed_state import (
+    OMS_STEP,
+    read_record,
+    record_complete,
+    record_start,
+    record_step,
+)
 from dials_local.data.shapes import me_spec
 from dials_local.db.engines import Database
 from dials_local.db.schema import (
@@ -48,6 +59,7 @@ from dials_local.db.schema import (
 from dials_local.db.schema import (
     oms_records as oms_table,
 )
+from dials_local.progress import Progress
 from dials_local.workspaces import WORKSPACES
 
 SIZES = ("tiny", "demo", "large")
@@ -57,8 +69,6 @@ CHUNK_VALUES = 2_000_000
 
 #: Trigger rate of each primary dataset relative to ZeroBias (scales histogram entries).
 RATE_FACTOR = {"StreamExpress": 1.25, "StreamHIExpressRawPrime": 1.1}
-
-Progress = Callable[[str], None]
 
 _LS_ME = itemgetter(3, 4)  # (ls_number, me_id) of a histogram row tuple
 
@@ -196,6 +206,7 @@ def _seed_run(
     run: RunSlice,
     seed: int,
     me_counts: dict[int, int],
+    meter: Progress | None,
 ) -> None:
     specs = [me_spec(me.name, coarse=plan.coarse_maps, seed=seed) for me in mes]
     forced: dict[str, dict[int, str]] = defaultdict(dict)
@@ -227,6 +238,8 @@ def _seed_run(
         for dim, rows, table in ((1, th1, fact_th1), (2, th2, fact_th2)):
             rows.sort(key=_LS_ME)  # primary-key order inserts faster
             writer.add_tuples(table, columns.get(dim, ()), rows)
+        if meter is not None:
+            meter.advance(len(th1) + len(th2))
     n1 = sum(1 for me in mes if me.dim == 1)
     n2 = len(mes) - n1
     writer.add(
@@ -266,14 +279,69 @@ def clear_workspace(conn: Connection) -> None:
         conn.execute(delete(table))
 
 
-def _seed_workspace(
-    conn: Connection,
+@dataclass(frozen=True)
+class _IngestionWork:
+    """The runs of one ingestion of one workspace, as they will be written."""
+
+    ingestion: Ingestion
+    dataset: DatasetSpec
+    mes: list[MEDef]
+    #: (run number, the lumisections of its FINISHED files); runs whose files all failed
+    #: are left out (no run row, like the ETL).
+    runs: list[RunSlice]
+
+    @property
+    def histogram_rows(self) -> int:
+        """th1 + th2 rows this ingestion writes: one per lumisection and ME."""
+        return sum(len(run.ls_numbers) for run in self.runs) * len(self.mes)
+
+
+def _ingested_runs(plan: SizePlan, workspace: str) -> dict[str, RunLimits]:
+    """Dataset key -> run -> lumisection limit of what ``workspace`` ingested."""
+    ingested: dict[str, RunLimits] = defaultdict(dict)
+    for ingestion in plan.workspaces.get(workspace, ()):
+        for run_number in ingestion.runs:
+            ingested[ingestion.dataset][run_number] = ingestion.ls_limit
+    return ingested
+
+
+def _workspace_work(
     workspace: str,
     plan: SizePlan,
     conditions: dict[int, RunConditions],
     files: dict[str, list[DQMIOFile]],
+) -> list[_IngestionWork]:
+    """Everything ``workspace`` will hold, before any value is drawn: the exact amount of
+    work is known up front (progress totals)."""
+    ingested = _ingested_runs(plan, workspace)
+    all_mes = workspace_mes(workspace)
+    work = []
+    for ingestion in plan.workspaces.get(workspace, ()):
+        dataset = plan.datasets[ingestion.dataset]
+        mes = [m for m in all_mes if profile_includes(workspace, ingestion.profile, m.name, m.dim)]
+        runs = []
+        for run_number in ingestion.runs:
+            run = _run_slice(
+                dataset,
+                conditions[run_number],
+                files[ingestion.dataset],
+                ingested[ingestion.dataset],
+            )
+            if run is not None:
+                runs.append(run)
+        work.append(_IngestionWork(ingestion, dataset, mes, runs))
+    return work
+
+
+def _seed_workspace(
+    conn: Connection,
+    workspace: str,
+    plan: SizePlan,
+    work: list[_IngestionWork],
+    files: dict[str, list[DQMIOFile]],
     seed: int,
-    progress: Progress,
+    progress: Callable[[str], None],
+    meter: Progress | None,
 ) -> dict[str, int]:
     clear_workspace(conn)
     # Secondary indexes of the histogram tables are built once at the end: maintaining
@@ -284,42 +352,35 @@ def _seed_workspace(
     writer = BatchWriter(conn)
     all_mes = workspace_mes(workspace)
     me_counts: dict[int, int] = defaultdict(int)
-    ingestions = plan.workspaces.get(workspace, ())
-    ingested: dict[str, RunLimits] = defaultdict(dict)
-    for ingestion in ingestions:
-        for run_number in ingestion.runs:
-            ingested[ingestion.dataset][run_number] = ingestion.ls_limit
+    ingested = _ingested_runs(plan, workspace)
     for key in ingested:
         dataset = plan.datasets[key]
         writer.add(fact_dataset_index, [_dataset_row(dataset, files[key])])
         writer.add(fact_file_index, _file_rows(files[key], ingested[key]))
-    for ingestion in ingestions:
-        dataset = plan.datasets[ingestion.dataset]
-        mes = [m for m in all_mes if profile_includes(workspace, ingestion.profile, m.name, m.dim)]
-        for run_number in ingestion.runs:
-            run = _run_slice(
-                dataset,
-                conditions[run_number],
-                files[ingestion.dataset],
-                ingested[ingestion.dataset],
+    for item in work:
+        for run in item.runs:
+            _seed_run(
+                writer, workspace, plan, item.ingestion, item.mes, run, seed, me_counts, meter
             )
-            if run is None:
-                continue  # every file of the run failed: no run row, like the ETL
-            _seed_run(writer, workspace, plan, ingestion, mes, run, seed, me_counts)
             writer.add(
                 fact_run,
                 [
                     {
-                        "dataset_id": dataset.dataset_id,
-                        "run_number": run_number,
+                        "dataset_id": item.dataset.dataset_id,
+                        "run_number": run.run_number,
                         "ls_count": len(run.ls_numbers),
-                        "ls_completeness": round(len(run.ls_numbers) / plan.n_ls[run_number], 4),
+                        "ls_completeness": round(
+                            len(run.ls_numbers) / plan.n_ls[run.run_number], 4
+                        ),
                     }
                 ],
             )
         progress(
-            f"{workspace}: {dataset.name.name} ({ingestion.profile}, {len(ingestion.runs)} runs)"
+            f"{workspace}: {item.dataset.name.name} ({item.ingestion.profile}, "
+            f"{len(item.ingestion.runs)} runs)"
         )
+    if meter is not None:
+        meter.stage(f"{workspace}: indexes and ML flags")
     writer.add(
         dim_monitoring_elements,
         [
@@ -336,40 +397,116 @@ def _seed_workspace(
     return counts
 
 
+class SeedJob:
+    """One seed of ``size`` into ``database``: what it will write, and :meth:`run`.
+
+    Built before anything is written, so that the exact amount of work
+    (:attr:`histogram_rows`) is known for progress totals.  With ``resume=True`` an
+    interrupted seed of the same size and random seed (see :mod:`seed_state`) is finished:
+    the steps it committed are kept and only the others are written.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        size: str = "demo",
+        *,
+        random_seed: int = 2024,
+        resume: bool = False,
+    ) -> None:
+        if size not in SIZES:
+            raise ValueError(f"unknown size {size!r}; valid sizes: {', '.join(SIZES)}")
+        self.database = database
+        self.size = size
+        self.random_seed = random_seed
+        self.plan = size_plan(size)
+        previous = read_record(database) if resume else None
+        #: Steps already committed by the interrupted seed this one finishes.
+        self.done: dict[str, dict[str, int]] = {}
+        if (
+            previous is not None
+            and previous.interrupted
+            and (previous.size, previous.random_seed) == (size, random_seed)
+        ):
+            self.done = dict(previous.done)
+        self.conditions = {
+            r: run_conditions(r, self.plan.n_ls[r], random_seed) for r in self.plan.runs
+        }
+        self.files = all_files(self.plan, self.conditions, random_seed)
+        self.work = {
+            workspace: _workspace_work(workspace, self.plan, self.conditions, self.files)
+            for workspace in WORKSPACES
+            if workspace not in self.done
+        }
+
+    @property
+    def histogram_rows(self) -> int:
+        """th1 + th2 rows still to write: the unit of the progress total."""
+        return sum(item.histogram_rows for work in self.work.values() for item in work)
+
+    @property
+    def steps(self) -> list[str]:
+        """Every step of a seed: the workspaces, then the OMS records."""
+        return [*WORKSPACES, OMS_STEP]
+
+    def run(
+        self, *, progress: Callable[[str], None] | None = None, meter: Progress | None = None
+    ) -> SeedSummary:
+        """Write the data set; ``progress`` gets a message per ingestion and step,
+        ``meter`` is advanced by every histogram row written."""
+        report = progress or (lambda _message: None)
+        database, plan, seed = self.database, self.plan, self.random_seed
+        started = time.perf_counter()
+        database.create_all()
+        record_start(database, self.size, seed, self.done)
+        summary = SeedSummary(size=self.size, random_seed=seed)
+        for workspace in WORKSPACES:
+            if workspace in self.done:
+                summary.counts[workspace] = self.done[workspace]
+                continue
+            if meter is not None:
+                meter.stage(workspace)
+            with bulk_connection(database.engine(workspace)) as conn, conn.begin():
+                counts = _seed_workspace(
+                    conn, workspace, plan, self.work[workspace], self.files, seed, report, meter
+                )
+            # Recorded only once committed: a step interrupted before this is redone.
+            record_step(database, workspace, counts)
+            summary.counts[workspace] = counts
+            report(f"{workspace}: done ({time.perf_counter() - started:.1f} s)")
+        if OMS_STEP in self.done:
+            summary.oms = self.done[OMS_STEP]
+        else:
+            if meter is not None:
+                meter.stage("OMS records")
+            with bulk_connection(database.service_engine()) as conn, conn.begin():
+                conn.execute(delete(oms_table))
+                writer = BatchWriter(conn)
+                for record in oms_records(plan, self.conditions, seed):
+                    writer.add(oms_table, [record])
+                    summary.oms[record["endpoint"]] = summary.oms.get(record["endpoint"], 0) + 1
+                writer.flush()
+            record_step(database, OMS_STEP, summary.oms)
+        record_complete(database)
+        report(f"oms: done ({time.perf_counter() - started:.1f} s)")
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+
 def seed(
     database: Database,
     size: str = "demo",
     *,
     random_seed: int = 2024,
-    progress: Progress | None = None,
+    progress: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> SeedSummary:
     """Create the tables and fill every workspace and the OMS records with ``size`` data.
 
-    Existing workspace data and OMS records are replaced (API clients are kept).  Raises
-    ``ValueError`` for an unknown size.
+    Existing workspace data and OMS records are replaced (API clients are kept).  The seed
+    is recorded in the service database (:mod:`dials_local.data.seed_state`) so that an
+    interrupted one is detected; ``resume=True`` finishes such a seed instead of starting
+    over.  Raises ``ValueError`` for an unknown size.
     """
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; valid sizes: {', '.join(SIZES)}")
-    report: Progress = progress or (lambda _message: None)
-    started = time.perf_counter()
-    plan = size_plan(size)
-    database.create_all()
-    conditions = {r: run_conditions(r, plan.n_ls[r], random_seed) for r in plan.runs}
-    files = all_files(plan, conditions, random_seed)
-    summary = SeedSummary(size=size, random_seed=random_seed)
-    for workspace in WORKSPACES:
-        with bulk_connection(database.engine(workspace)) as conn, conn.begin():
-            summary.counts[workspace] = _seed_workspace(
-                conn, workspace, plan, conditions, files, random_seed, report
-            )
-        report(f"{workspace}: done ({time.perf_counter() - started:.1f} s)")
-    with bulk_connection(database.service_engine()) as conn, conn.begin():
-        conn.execute(delete(oms_table))
-        writer = BatchWriter(conn)
-        for record in oms_records(plan, conditions, random_seed):
-            writer.add(oms_table, [record])
-            summary.oms[record["endpoint"]] = summary.oms.get(record["endpoint"], 0) + 1
-        writer.flush()
-    report(f"oms: done ({time.perf_counter() - started:.1f} s)")
-    summary.seconds = time.perf_counter() - started
-    return summary
+    job = SeedJob(database, size, random_seed=random_seed, resume=resume)
+    return job.run(progress=progress)

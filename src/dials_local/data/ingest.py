@@ -42,6 +42,7 @@ from dials_local.db.schema import (
     fact_th1,
     fact_th2,
 )
+from dials_local.progress import Progress
 from dials_local.workspaces import WORKSPACES
 
 TABLES = (
@@ -88,28 +89,50 @@ class IngestError(ValueError):
 
 def read_records(path: Path) -> Iterator[tuple[str, Any]]:
     """``(location, record)`` pairs of a JSON Lines, JSON array or Parquet file."""
+    return open_records(path)[1]
+
+
+def open_records(path: Path) -> tuple[int, Iterator[tuple[str, Any]]]:
+    """The exact number of records of a file (a progress total) and the records.
+
+    Cheap beside the load itself: Parquet files say their row count in their metadata;
+    JSON Lines files are counted line by line (blank lines skipped, as when loading)
+    without parsing; a JSON array is parsed anyway, then counted.
+    """
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
-        yield from _parquet_records(path)
-    elif suffix in JSON_SUFFIXES:
-        yield from _json_records(path)
-    else:
-        valid = ", ".join(JSON_SUFFIXES + PARQUET_SUFFIXES)
-        raise IngestError(f"unknown file type {suffix!r}; valid suffixes: {valid}", path=path)
+        return _parquet_count(path), _parquet_records(path)
+    if suffix in JSON_SUFFIXES:
+        items = _json_array(path)
+        if items is not None:
+            return len(items), ((f"item {i}", item) for i, item in enumerate(items, start=1))
+        return _json_lines_count(path), _json_lines(path)
+    valid = ", ".join(JSON_SUFFIXES + PARQUET_SUFFIXES)
+    raise IngestError(f"unknown file type {suffix!r}; valid suffixes: {valid}", path=path)
 
 
-def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
+def _json_array(path: Path) -> list[Any] | None:
+    """The items of a file holding one JSON array, or ``None`` for JSON Lines."""
     with path.open("rb") as stream:
-        head = stream.read(4096).lstrip()
+        if not stream.read(4096).lstrip().startswith(b"["):
+            return None
         stream.seek(0)
-        if head.startswith(b"["):  # a JSON array of objects is accepted too
-            try:
-                items = orjson.loads(stream.read())
-            except orjson.JSONDecodeError as error:
-                raise IngestError(f"not valid JSON: {error}", path=path) from None
-            for i, item in enumerate(items, start=1):
-                yield f"item {i}", item
-            return
+        try:
+            items = orjson.loads(stream.read())
+        except orjson.JSONDecodeError as error:
+            raise IngestError(f"not valid JSON: {error}", path=path) from None
+    if not isinstance(items, list):  # "[1] x" fails above; anything else is a list
+        raise IngestError("expected a JSON array of objects", path=path)
+    return items
+
+
+def _json_lines_count(path: Path) -> int:
+    with path.open("rb") as stream:
+        return sum(1 for line in stream if line.strip())
+
+
+def _json_lines(path: Path) -> Iterator[tuple[str, Any]]:
+    with path.open("rb") as stream:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
@@ -121,13 +144,21 @@ def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
                 ) from None
 
 
-def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
+def _parquet_file(path: Path) -> Any:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except Exception as error:  # pyarrow raises several types for unreadable files
         raise IngestError(f"not a readable Parquet file: {error}", path=path) from None
+
+
+def _parquet_count(path: Path) -> int:
+    return int(_parquet_file(path).metadata.num_rows)
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
+    parquet = _parquet_file(path)
     number = 0
     for batch in parquet.iter_batches(batch_size=2000):
         for record in batch.to_pylist():
@@ -361,8 +392,12 @@ class _Loader:
         self.rows += 1
 
     def row_dataset_index(self, values: dict[str, Any]) -> None:
-        key = (values["dataset_id"],)
-        self.check_unique(key, {(d,) for d in self.datasets}, "dataset_id")
+        dataset_id = values["dataset_id"]
+        # Known before this file (the file's own rows are caught as repeats first); tested
+        # directly: a set of every dataset per row made big loads quadratic.
+        if dataset_id in self.datasets and (dataset_id,) not in self.seen:
+            raise self.error(f"dataset_id {(dataset_id,)} already exists in the workspace")
+        self.check_unique((dataset_id,), set(), "dataset_id")
         self.writer.add(fact_dataset_index, [self.dataset_row(values)])
         self.datasets[values["dataset_id"]] = values["dataset"]
 
@@ -706,12 +741,21 @@ class _Loader:
             )
 
 
-def ingest(database: Database, workspace: str, table: str, path: str | Path) -> int:
+def ingest(
+    database: Database,
+    workspace: str,
+    table: str,
+    path: str | Path,
+    *,
+    show_progress: bool = False,
+) -> int:
     """Load the rows of ``path`` into ``table`` of ``workspace``; returns the rows loaded.
 
     ``.jsonl``/``.json``/``.ndjson`` files hold one JSON object per line (a JSON array is
     accepted too), ``.parquet`` files one row per object.  The load is one transaction;
     any bad row raises :class:`IngestError` and leaves the database unchanged.
+    ``show_progress`` shows rows loaded out of the file's rows on stderr
+    (:class:`dials_local.progress.Progress`).
     """
     source = Path(path)
     if workspace not in WORKSPACES:
@@ -721,9 +765,13 @@ def ingest(database: Database, workspace: str, table: str, path: str | Path) -> 
     if not source.is_file():
         raise IngestError("no such file", path=source)
     database.create_all()
-    with bulk_connection(database.engine(workspace)) as conn, conn.begin():
+    total, records = open_records(source)
+    meter = Progress(f"ingest {source.name}", total, "rows", quiet=not show_progress)
+    with meter, bulk_connection(database.engine(workspace)) as conn, conn.begin():
         loader = _Loader(conn, table, source)
-        for location, record in read_records(source):
+        for location, record in records:
             loader.load(location, record)
+            meter.advance()
+        meter.stage("updating counts")
         loader.finish()
     return loader.rows

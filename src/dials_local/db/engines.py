@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -141,6 +142,83 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
+class DatabaseUrlError(ValueError):
+    """A database URL dials-local cannot use; the message says what is wrong and what is valid."""
+
+
+#: What ``--database-url`` accepts, for messages.
+VALID_DATABASE_URLS = (
+    "postgresql://USER@HOST[:PORT]/DATABASE (also postgres:// or postgresql+psycopg://), "
+    "or sqlite:///DIRECTORY (the same as --data-dir DIRECTORY)"
+)
+#: The SQLAlchemy dialect and driver of every PostgreSQL URL: psycopg 3 (the extra
+#: ``postgres`` installs it; the bulk loader uses its COPY).
+POSTGRES_SCHEME = "postgresql+psycopg"
+_POSTGRES_SCHEMES = ("postgres", "postgresql", POSTGRES_SCHEME)
+_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``: safe in a message, even when the URL
+    is too malformed for SQLAlchemy to parse."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+def parse_database_url(url: str) -> str | Path:
+    """The PostgreSQL URL SQLAlchemy needs (``postgres://`` and ``postgresql://`` become
+    ``postgresql+psycopg://``), or the data directory a ``sqlite:///DIRECTORY`` URL names.
+
+    Raises :class:`DatabaseUrlError`, whose message names what is wrong and what is valid,
+    instead of letting SQLAlchemy fail later with a traceback.
+    """
+    shown = redact_url(url)
+    scheme, separator, rest = url.strip().partition("://")
+    scheme = scheme.lower()
+    if not separator:
+        raise DatabaseUrlError(f"{shown!r} is not a database URL; valid: {VALID_DATABASE_URLS}")
+    if scheme == "sqlite":
+        return _sqlite_directory(rest, shown)
+    if scheme.startswith(("postgres+", "postgresql+")) and scheme != POSTGRES_SCHEME:
+        raise DatabaseUrlError(
+            f"{shown!r}: dials-local talks to PostgreSQL through psycopg 3 only, not "
+            f"{scheme.partition('+')[2]!r}; write postgresql://... (or {POSTGRES_SCHEME}://...)"
+        )
+    if scheme not in _POSTGRES_SCHEMES:
+        raise DatabaseUrlError(
+            f"{shown!r}: {scheme!r} databases are not supported; valid: {VALID_DATABASE_URLS}"
+        )
+    normalized = f"{POSTGRES_SCHEME}://{rest}"
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(normalized).port  # noqa: B018 - parsing the port is the check
+    except ValueError as error:  # a port that is not a number, mostly
+        raise DatabaseUrlError(
+            f"{shown!r} cannot be parsed ({error}); valid: {VALID_DATABASE_URLS}"
+        ) from None
+    return normalized
+
+
+def _sqlite_directory(rest: str, shown: str) -> Path:
+    """The directory of ``sqlite:///DIRECTORY`` (relative) or ``sqlite:////DIRECTORY``
+    (absolute), SQLAlchemy's spelling; dials-local keeps one file per workspace in it."""
+    if not rest.startswith("/") or rest.strip("/") == "":
+        raise DatabaseUrlError(
+            f"{shown!r}: dials-local keeps one SQLite file per workspace in a directory, so "
+            "the URL must name one: sqlite:///DIRECTORY (or --data-dir DIRECTORY); "
+            "in-memory databases are not supported"
+        )
+    if "?" in rest:
+        raise DatabaseUrlError(f"{shown!r}: SQLite URLs take no options here (nothing after ?)")
+    directory = Path(rest[1:])
+    if directory.exists() and not directory.is_dir():
+        raise DatabaseUrlError(
+            f"{shown!r}: {directory} is a file; dials-local keeps one SQLite file per "
+            "workspace in a directory: name the directory (sqlite:///DIRECTORY)"
+        )
+    return directory
+
+
 class Database:
     """Engines for each workspace and for the service tables of one dials-local instance.
 
@@ -151,10 +229,23 @@ class Database:
     def __init__(self, *, data_dir: Path | None = None, url: str | None = None) -> None:
         if (data_dir is None) == (url is None):
             raise ValueError("give exactly one of data_dir (SQLite) or url (PostgreSQL)")
+        if url is not None:
+            parsed = parse_database_url(url)
+            if isinstance(parsed, Path):
+                raise DatabaseUrlError(f"{redact_url(url)!r}: use Database.from_url for SQLite")
+            url = parsed
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.url = url
         self._engines: dict[str, Engine] = {}
         self._shared: Engine | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        """The database a ``--database-url`` names (:func:`parse_database_url`)."""
+        parsed = parse_database_url(url)
+        if isinstance(parsed, Path):
+            return cls(data_dir=parsed)
+        return cls(url=parsed)
 
     @property
     def is_sqlite(self) -> bool:

@@ -249,7 +249,7 @@ def regex_condition(
     """``column ~ pattern`` on PostgreSQL; on SQLite the time-bounded ``dials_regexp``
     function (registered by :mod:`dials_local.db.engines`) with this request's deadline."""
     if conn.dialect.name == "sqlite":
-        until = literal(patterns.deadline(), Float)
+        until = literal(patterns.deadline(conn), Float)
         return func.dials_regexp(column, pattern, until, type_=Boolean)
     return column.regexp_match(pattern)
 
@@ -373,7 +373,7 @@ class JsonListFilter(Filter):
 
     def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
         ids = []
-        until = patterns.deadline()
+        until = patterns.deadline(conn)
         rows = conn.execute(select(table.c[self.id_column], table.c[self.column]))
         try:
             for row_id, text in rows:

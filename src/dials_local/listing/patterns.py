@@ -26,8 +26,10 @@ from functools import lru_cache
 from typing import Any
 
 import regex
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
+
+from dials_local.db.budget import is_cancelled, limit_statements, request_deadline
 
 #: Seconds a request may spend on matching regular expressions (SQLite, Python side) or
 #: on a statement with a regex filter (PostgreSQL) before it is answered with a 400.
@@ -39,8 +41,6 @@ TOO_SLOW = (
     f"{REGEX_BUDGET_S:g} s (avoid nested quantifiers such as (a+)+)."
 )
 
-#: SQLSTATE of a statement cancelled by ``statement_timeout``.
-_QUERY_CANCELED = "57014"
 #: What :mod:`sqlite3` reports when a user-defined function raised.
 _SQLITE_FUNCTION_RAISED = "user-defined function raised exception"
 
@@ -128,9 +128,13 @@ def compile_pattern(pattern: str) -> regex.Pattern[str]:
         return regex.compile(pattern)
 
 
-def deadline() -> float:
-    """The :func:`time.monotonic` time at which a request started now runs out of budget."""
-    return time.monotonic() + REGEX_BUDGET_S
+def deadline(conn: Connection | None = None) -> float:
+    """The :func:`time.monotonic` time at which matching that starts now runs out of
+    budget: :data:`REGEX_BUDGET_S` from now, or the deadline of the request using ``conn``
+    if that comes first (:mod:`dials_local.db.budget`)."""
+    until = time.monotonic() + REGEX_BUDGET_S
+    request = request_deadline(conn) if conn is not None else None
+    return until if request is None else min(until, request)
 
 
 def search(pattern: str, value: str, until: float) -> bool:
@@ -162,13 +166,11 @@ def sqlite_regexp_operator(pattern: str, value: object) -> int | None:
 
 
 def limit_statement(conn: Connection) -> None:
-    """Bound the statements of this transaction on PostgreSQL (no-op on SQLite)."""
-    if conn.dialect.name == "postgresql":
-        milliseconds = int(REGEX_BUDGET_S * 1000)
-        conn.execute(text(f"SET LOCAL statement_timeout = {milliseconds}"))
+    """Bound the statements of this transaction on PostgreSQL by the regex budget (the
+    request's own bound still applies when it ends first; no-op on SQLite)."""
+    limit_statements(conn, REGEX_BUDGET_S)
 
 
 def is_too_slow(error: DBAPIError) -> bool:
     """Whether the database aborted a statement because a regex exceeded the budget."""
-    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return code == _QUERY_CANCELED or _SQLITE_FUNCTION_RAISED in str(error.orig)
+    return is_cancelled(error) or _SQLITE_FUNCTION_RAISED in str(error.orig)
