@@ -6,6 +6,7 @@ Importable from every test directory: pytest puts ``tests/`` (the directory of t
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,12 +15,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def pip(python: Path, *args: str) -> str:
-    """Run pip of ``python``; fails the test with pip's output when pip fails."""
+    """Run pip of ``python``; fails the test with pip's output when pip fails.
+
+    ``PIP_QUIET``/``PIP_VERBOSE`` in the environment would change what ``pip list``
+    prints: they are left out.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PIP_QUIET", "PIP_VERBOSE")}
     done = subprocess.run(
         [str(python), "-m", "pip", "--disable-pip-version-check", *args],
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
