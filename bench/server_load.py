@@ -59,8 +59,10 @@ OPENED = re.compile(
 
 def _client_process(
     url: str, key: str, threads: int, start_at: float, seconds: float
-) -> tuple[list[float], int]:
-    """``threads`` keep-alive clients GET ``url`` from ``start_at`` for ``seconds``."""
+) -> tuple[list[float], int, float]:
+    """``threads`` keep-alive clients GET ``url`` from ``start_at`` for ``seconds``: the
+    latencies, the errors, and the CPU seconds this process used meanwhile."""
+    cpu_before = time.process_time()
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -93,7 +95,7 @@ def _client_process(
         worker.start()
     for worker in workers:
         worker.join()
-    return latencies, errors[0]
+    return latencies, errors[0], time.process_time() - cpu_before
 
 
 @dataclass
@@ -105,6 +107,42 @@ class Sample:
     opened: int
     open_now: int
     rss_mb: float
+    #: CPU the server spent per answered request (its own process, plus PostgreSQL's
+    #: processes on PostgreSQL), in ms: flat when the server does not degrade with load.
+    server_cpu_ms: float
+    #: The load generator's share of the machine's CPU time during the level, in %.
+    client_cpu_pct: float
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes (postmaster and backends) on this machine."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _server_cpu(server: LocalServer, backend: str) -> float:
+    """CPU seconds used so far by ``server`` and, on PostgreSQL, by the database."""
+    assert server.process is not None
+    total = _cpu_seconds(server.process.pid)
+    if backend == "postgresql":
+        total += sum(_cpu_seconds(pid) for pid in _postgres_pids())
+    return total
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -133,19 +171,29 @@ def _rss_mb(pid: int) -> float:
 
 
 def measure(
-    pool: multiprocessing.pool.Pool, server: LocalServer, path: str, clients: int, seconds: float
+    pool: multiprocessing.pool.Pool,
+    server: LocalServer,
+    backend: str,
+    path: str,
+    clients: int,
+    seconds: float,
 ) -> Sample:
     """One level: ``clients`` concurrent clients for ``seconds``."""
     processes = min(clients, 4)
     shares = [clients // processes + (i < clients % processes) for i in range(processes)]
     opened_before, _ = _log_counts(server)
     start_at = time.time() + 0.5  # every client set up and waiting
+    server_cpu_before = _server_cpu(server, backend)
     results = pool.starmap(
         _client_process,
         [(server.api_url + path, server.secret_key, n, start_at, seconds) for n in shares],
     )
-    latencies = [value for values, _ in results for value in values]
-    errors = sum(failed for _, failed in results)
+    server_cpu = _server_cpu(server, backend) - server_cpu_before
+    latencies = [value for values, _, _ in results for value in values]
+    errors = sum(failed for _, failed, _ in results)
+    # Both CPU figures include the 0.5 s of set-up, when little runs.
+    client_cpu = sum(cpu for _, _, cpu in results)
+    machine_cpu = seconds * (os.cpu_count() or 1)
     time.sleep(0.2)  # the log written
     opened_after, open_now = _log_counts(server)
     assert server.process is not None
@@ -157,6 +205,8 @@ def measure(
         opened=opened_after - opened_before,
         open_now=open_now,
         rss_mb=_rss_mb(server.process.pid),
+        server_cpu_ms=1000 * server_cpu / len(latencies) if latencies else float("nan"),
+        client_cpu_pct=100 * client_cpu / machine_cpu,
     )
 
 
@@ -187,14 +237,14 @@ def run_backend(
         cells: dict[tuple[str, int], Cell] = {}
         for server in servers.values():  # warm-up: page cache, pools
             for _, path in ROUTES:
-                measure(pool, server, path, max(args.levels), 1.0)
+                measure(pool, server, backend, path, max(args.levels), 1.0)
         for run in range(args.runs):
             for label, path in ROUTES:
                 for clients in args.levels:
                     cell = cells.setdefault((label, clients), Cell())
                     order = ("old", "new") if run % 2 == 0 else ("new", "old")
                     for name in order:
-                        sample = measure(pool, servers[name], path, clients, args.seconds)
+                        sample = measure(pool, servers[name], backend, path, clients, args.seconds)
                         cell.samples[name].append(sample)
                         print(
                             f"{backend} run {run + 1} {path} x{clients} {name}: {sample}",
@@ -217,6 +267,8 @@ def run_backend(
                 median_range([s.opened for s in samples], "{:.0f}"),
                 median_range([s.open_now for s in samples], "{:.0f}"),
                 median_range([s.rss_mb for s in samples], "{:.0f}"),
+                median_range([s.server_cpu_ms for s in samples], "{:.2f}"),
+                median_range([s.client_cpu_pct for s in samples], "{:.0f}"),
                 median_range(ratio, "{:.2f}") if name == "new" else "",
             ]
             rows.append("| " + " | ".join(cells_) + " |")
@@ -271,6 +323,10 @@ def main() -> None:
         "`dials_local.db` log lines); `open` = connections open when it last opened one (the",
         "log's count: exact for `new`, whose pools close none; `old` closes overflow",
         "connections after that); RSS = the server's VmRSS after the level.",
+        "Server CPU ms/request = CPU time of the server process (plus every PostgreSQL",
+        "process on PostgreSQL) during the level over the requests answered: flat across",
+        "levels when the server itself does not degrade as clients are added. Clients' CPU",
+        "= the load generator's CPU time over the machine's (all cores) during the level.",
         "Ratio = new/old requests/s of the same run.",
         "",
     ]
@@ -279,8 +335,9 @@ def main() -> None:
             f"### {title}, data set `{args.size}`",
             "",
             "| listing | clients | pool size | requests/s | p50 ms | p99 ms | errors "
-            "| connections opened | open | RSS MB | new/old requests/s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| connections opened | open | RSS MB | server CPU ms/request | clients' CPU % "
+            "| new/old requests/s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
         ]

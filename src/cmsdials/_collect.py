@@ -15,7 +15,7 @@ fetched twice.
 from __future__ import annotations
 
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlencode
 
 import requests
@@ -27,16 +27,18 @@ from cmsdials._filters import PaginatedFilters
 from cmsdials._mes import check_me_name
 from cmsdials._partition import partition_query
 from cmsdials._progress import Progress, make_progress, progress_mode
-from cmsdials._results import Paginated, page_url
+from cmsdials._results import Paginated, continuation_of
+from cmsdials._resume import Continuation, Partition, WalkState
+from cmsdials._route import RouteBinding
 from cmsdials._totals import SpeedHint, exact_total, page_size
-from cmsdials._transport import Cancellation, Retries, Transport
-from cmsdials._walk import FetchPage, Partition, Walk, WalkState
+from cmsdials._transport import Cancellation, Retries
+from cmsdials._walk import FetchPage, OnNext, Walk
 from cmsdials._warmup import warm_up
 from cmsdials.errors import APIError, ResponseDecodeError, ResponseFormatError
 
 if TYPE_CHECKING:
+    from cmsdials._columns import HistogramStore
     from cmsdials._layout import Layout
-    from cmsdials._resources import PaginatedResource
 
 __all__ = ["RECOVERABLE", "collect", "exc_type_name", "fetcher", "walk_feedback"]
 
@@ -58,18 +60,15 @@ RECOVERABLE: tuple[type[BaseException], ...] = (
 
 
 def fetcher(
-    transport: Transport,
-    path: str,
-    page_model: type[Paginated[Any]],
-    retries: Retries,
-    cancel: Cancellation | None = None,
+    binding: RouteBinding, retries: Retries, cancel: Cancellation | None = None
 ) -> FetchPage:
-    """Request and decode one page of ``path`` (runs in the walk's worker threads)."""
+    """Request and decode one page of the route (runs in the walk's worker threads)."""
     # One parser for the walk's pages, freed with the walk: its tape, several times the
     # size of a page, is not kept once the rows are collected.
     parser = ReusableParser()
+    transport, path, page_model = binding.transport, binding.path, binding.page_model
 
-    def fetch(filters: PaginatedFilters, on_next: Any) -> Paginated[Any]:
+    def fetch(filters: PaginatedFilters, on_next: OnNext) -> Paginated[Any]:
         return transport.request(
             "GET",
             path,
@@ -83,7 +82,7 @@ def fetcher(
 
 
 def walk_feedback(
-    resource: PaginatedResource[Any, Any, Any],
+    binding: RouteBinding,
     filters: PaginatedFilters,
     *,
     enable_progress: bool | None,
@@ -98,14 +97,20 @@ def walk_feedback(
     costs no extra request (its speed hint then comes after ``HINT_REQUESTS`` pages).
     """
     mode = progress_mode(enable_progress)
-    label = resource.route.path
+    label = binding.path
     hint = SpeedHint(label, filters, workers=workers, max_pages=max_pages)
-    total = exact_total(resource, filters, retries) if mode is not None else None
+    total = exact_total(binding, filters, retries) if mode is not None else None
     if total is not None:
         hint.expect(max(0, total - initial_rows))
         if max_pages is not None:
             total = min(total, initial_rows + max_pages * page_size(filters))
     return make_progress(mode, label=label, total=total, initial=initial_rows), hint
+
+
+#: What a ``list_all`` result carries for ``resume_from=``, and its walk's state (the
+#: pages its partitions hold are result pages).
+_Continuation = Continuation[Paginated[Any]]
+_WalkState = WalkState[Paginated[Any]]
 
 
 class _ColumnSink:
@@ -114,7 +119,7 @@ class _ColumnSink:
     def __init__(self, layout: Layout) -> None:
         from cmsdials._columns import HistogramStore
 
-        self.store = HistogramStore(layout)
+        self.store: HistogramStore = HistogramStore(layout)
 
     @property
     def rows(self) -> int:
@@ -123,8 +128,12 @@ class _ColumnSink:
     def add(self, page: Paginated[Any]) -> None:
         self.store.extend(page.histogram_columns())
 
-    def result(self, page_model: type[Paginated[Any]], **fields: Any) -> Paginated[Any]:
-        return page_model.from_columns(columns=self.store.finish(), **fields)
+    def result(
+        self, page_model: type[Paginated[Any]], continuation: _Continuation, **fields: Any
+    ) -> Paginated[Any]:
+        return page_model.from_columns(
+            columns=self.store.finish(), continuation=continuation, **fields
+        )
 
 
 class _ModelSink:
@@ -140,29 +149,31 @@ class _ModelSink:
     def add(self, page: Paginated[Any]) -> None:
         self.models.extend(page.results)
 
-    def result(self, page_model: type[Paginated[Any]], **fields: Any) -> Paginated[Any]:
-        # Rows were validated page by page: build the container without re-validating.
-        fields["next"] = page_url(fields["next"])
-        return page_model.model_construct(results=self.models, **fields)
+    def result(
+        self, page_model: type[Paginated[Any]], continuation: _Continuation, **fields: Any
+    ) -> Paginated[Any]:
+        return page_model.from_models(self.models, continuation=continuation, **fields)
+
+
+_Sink = Union[_ColumnSink, _ModelSink]
 
 
 def _resumed(
     filters: PaginatedFilters, resume_from: Paginated[Any]
-) -> tuple[WalkState | None, PaginatedFilters]:
+) -> tuple[_WalkState | None, PaginatedFilters]:
     """The walk state to continue, or ``None`` (with the filters) for a fresh walk.
 
-    Results of this client carry their state.  Others (a page from ``list()``, a result
+    Results of ``list_all`` carry their walk.  Others (a page from ``list()``, a result
     built by hand) are continued from their ``next`` link, as the incumbent client did.
     """
-    state = resume_from._walk
-    if isinstance(state, WalkState):
-        return state.copy(), state.filters
-    started = resume_from._filters
+    earlier = continuation_of(resume_from)
+    if earlier is not None and earlier.walk is not None:
+        return earlier.walk.copy(), earlier.walk.filters
     if resume_from.next is None and not resume_from.failed:
-        done = Partition(filters, started=True, done=True)
+        done: Partition[Paginated[Any]] = Partition(filters, started=True, done=True)
         return WalkState(filters, [done]), filters
     if resume_from.next is not None:
-        part = Partition(
+        part: Partition[Paginated[Any]] = Partition(
             filters,
             started=True,
             next_token=resume_from.next_token,
@@ -170,7 +181,7 @@ def _resumed(
         )
         return WalkState(filters, [part]), filters
     # It failed before its first page: start where it started.
-    start = started.next_token if isinstance(started, PaginatedFilters) else filters.next_token
+    start = earlier.filters.next_token if earlier is not None else filters.next_token
     return None, filters.with_token(start)
 
 
@@ -196,7 +207,7 @@ def exc_type_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _next_url(state: WalkState, transport: Transport, path: str, *, failed: bool) -> str | None:
+def _next_url(state: _WalkState, binding: RouteBinding, *, failed: bool) -> str | None:
     """The ``next`` of a result: where the first unfinished partition continues.
 
     A partition not started yet continues at its first page, whose URL is given - also
@@ -211,12 +222,12 @@ def _next_url(state: WalkState, transport: Transport, path: str, *, failed: bool
             return part.next_url
         if failed and len(state.partitions) == 1:
             return None
-        return f"{transport.url(path)}?{urlencode(part.filters.to_params())}"
+        return f"{binding.transport.url(binding.path)}?{urlencode(part.filters.to_params())}"
     return None
 
 
 def collect(
-    resource: PaginatedResource[Any, Any, Any],
+    binding: RouteBinding,
     filters: PaginatedFilters,
     *,
     max_pages: int | None,
@@ -235,22 +246,18 @@ def collect(
         raise ValueError("max_pages must be >= 0 or None")
     if workers < 1:
         raise ValueError("workers must be >= 1")
-    page_model = resource.page_model()
-    transport = resource.transport
-    path = resource.route.path
+    page_model = binding.page_model
+    transport = binding.transport
     warm_up("numpy", "simdjson")  # needed by the first page, imported while it is fetched
     layout = page_model.histogram_layout() if columnar_available() else None
-    sink: _ColumnSink | _ModelSink = _ColumnSink(layout) if layout is not None else _ModelSink()
+    sink: _Sink = _ColumnSink(layout) if layout is not None else _ModelSink()
 
-    state: WalkState | None = None
+    state: _WalkState | None = None
     if resume_from is not None:
         state, filters = _resumed(filters, resume_from)
-        if layout is not None:
-            sink.store.extend(resume_from.histogram_columns())  # type: ignore[union-attr]
-        else:
-            sink.models.extend(resume_from.results)  # type: ignore[union-attr]
+        sink.add(resume_from)  # its rows come first
     # A misspelt ME name is the caller's mistake, raised whatever keep_failed says.
-    check_me_name(path, transport, filters, retries)
+    check_me_name(binding.path, transport, filters, retries)
 
     progress = Progress()
     failure: BaseException | None = None
@@ -264,7 +271,7 @@ def collect(
                 parts = partition_query(transport, filters, workers, retries, cancel)
                 state = WalkState(filters, parts)
             progress, hint = walk_feedback(
-                resource,
+                binding,
                 filters,
                 enable_progress=enable_progress,
                 max_pages=max_pages,
@@ -274,7 +281,7 @@ def collect(
             )
             parts = state.partitions
             walk = Walk(
-                fetcher(transport, path, page_model, retries, cancel),
+                fetcher(binding, retries, cancel),
                 parts,
                 workers=workers,
                 max_pages=max_pages,
@@ -311,11 +318,8 @@ def collect(
 
     result = sink.result(
         page_model,
-        next=(
-            _next_url(state, transport, path, failed=failure is not None)
-            if state is not None
-            else None
-        ),
+        Continuation(state.filters if state is not None else filters, state),
+        next=_next_url(state, binding, failed=failure is not None) if state is not None else None,
         previous=None,
         exc_type=exc_type_name(failure) if failure is not None else None,
         exc_formatted=(
@@ -324,6 +328,4 @@ def collect(
             else None
         ),
     )
-    result._filters = state.filters if state is not None else filters
-    result._walk = state
     return result

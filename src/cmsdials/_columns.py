@@ -65,7 +65,8 @@ class HistogramColumns:
     def shapes(self) -> np.ndarray:
         """Per row ``(x_bin,)`` or ``(y_bin, x_bin)``, as an ``(n, dims)`` int array."""
         if self.layout.dims == 1:
-            return self.columns["x_bin"][:, None]
+            x_bin: np.ndarray = self.columns["x_bin"]
+            return x_bin[:, None]
         return np.stack([self.columns["y_bin"], self.columns["x_bin"]], axis=1)
 
     def sizes(self) -> np.ndarray:

@@ -21,7 +21,8 @@ A decoder is just a ``Callable[[bytes], T]`` handed to
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from cmsdials._columns import HistogramColumns
     from cmsdials._layout import Layout
     from cmsdials._results import Paginated
+    from cmsdials._resume import Continuation
 
 __all__ = [
     "Decoder",
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+PageT = TypeVar("PageT", bound="Paginated[Any]")
 
 #: A function from response bytes to the value the caller receives.
 Decoder = Callable[[bytes], Any]
@@ -66,17 +69,26 @@ def _incomplete(exc: ValidationError, size: int) -> ResponseDecodeError | None:
     return None
 
 
+@contextmanager
+def _broken_json_is_a_decode_error(size: int) -> Iterator[None]:
+    """Re-raise pydantic's verdict on a ``size``-byte body as :class:`ResponseDecodeError`
+    when the JSON itself is broken (retried like a read error); a well-formed body of the
+    wrong shape keeps its ``ValidationError`` (retrying would not change it)."""
+    try:
+        yield
+    except ValidationError as exc:
+        broken = _incomplete(exc, size)
+        if broken is not None:
+            raise broken from exc
+        raise
+
+
 def model_decoder(model: type[M]) -> Callable[[bytes], M]:
     """A decoder that validates the body as ``model``."""
 
     def decode(content: bytes) -> M:
-        try:
+        with _broken_json_is_a_decode_error(len(content)):
             return model.model_validate_json(content)
-        except ValidationError as exc:
-            broken = _incomplete(exc, len(content))
-            if broken is not None:
-                raise broken from exc
-            raise
 
     return decode
 
@@ -91,13 +103,8 @@ def list_decoder(model: type[M]) -> Callable[[bytes], list[M]]:
     adapter = _list_adapter(model)
 
     def decode(content: bytes) -> list[M]:
-        try:
+        with _broken_json_is_a_decode_error(len(content)):
             return adapter.validate_json(content)
-        except ValidationError as exc:
-            broken = _incomplete(exc, len(content))
-            if broken is not None:
-                raise broken from exc
-            raise
 
     return decode
 
@@ -324,31 +331,35 @@ _one_page_at_a_time = threading.Lock()
 
 
 def page_decoder(
-    page_model: type[Paginated[Any]],
+    page_model: type[PageT],
     on_next: Callable[[str | None], None] | None = None,
     parser: ReusableParser | None = None,
-) -> Callable[[bytes], Paginated[Any]]:
+    *,
+    continuation: Continuation[Paginated[Any]] | None = None,
+) -> Callable[[bytes], PageT]:
     """A decoder for one page of ``page_model``'s route.
 
     ``on_next`` is called with the page's ``next`` URL as soon as it is known - from the
     bytes before the rows when possible, i.e. *before* the rows are decoded - so that a
     walk can already request the following page.  It may be called again when the
     transport retries the request.  ``parser``: the walk's histogram-page parser.
+    ``continuation``: the query the page answers (a ``list()`` page: for ``resume_from=``).
     """
     layout = page_model.histogram_layout() if columnar_available() else None
-    validate = model_decoder(page_model)
 
-    def decode(body: bytes) -> Paginated[Any]:
+    def decode(body: bytes) -> PageT:
         head = read_head(body) if on_next is not None else None
         if on_next is not None and head is not None:
             on_next(head.next)
         with _one_page_at_a_time:
             if layout is not None:
                 links, columns = decode_histogram_page(body, layout, parser)
-                page = page_model.from_columns(links.next, links.previous, columns)
+                page = page_model.from_columns(
+                    links.next, links.previous, columns, continuation=continuation
+                )
             else:
-                with gc_paused():
-                    page = validate(body)
+                with gc_paused(), _broken_json_is_a_decode_error(len(body)):
+                    page = page_model.from_json(body, continuation=continuation)
         if on_next is not None and head is None:
             on_next(None if page.next is None else str(page.next))
         return page

@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 import requests
+from requests.adapters import BaseAdapter
 
-from cmsdials._clients import (
-    DatasetIndexClient,
-    FileIndexClient,
-    LumisectionClient,
-    LumisectionHistogram1DClient,
-    LumisectionHistogram2DClient,
-    MLBadLumisectionClient,
-    MLModelsIndexClient,
-    MonitoringElementClient,
-    OMSProxyClient,
-    RunClient,
-    WorkspaceClient,
-)
+from cmsdials import _route_clients as routes
 from cmsdials._closing import Closing
 from cmsdials._mes import catalog
 from cmsdials._suggest import checked_keywords
@@ -75,6 +64,28 @@ class Dials(Closing):
         a name that matches no ME raises :class:`~cmsdials.errors.UnknownMEError` with
         the closest names instead of returning no rows.  ``False`` skips the check
         (also settable later: ``dials.check_me_names = False``).
+    transport:
+        A ``requests`` transport adapter (``requests.adapters.BaseAdapter``, usually an
+        ``HTTPAdapter`` subclass) that carries every request of this client: client
+        certificates, custom TLS or connection settings, a recorder, a test transport
+        answering from memory.  Mounted on the client's own session for ``http://`` and
+        ``https://``; closed by :meth:`close`.
+    session:
+        A ``requests.Session`` of yours to send every request through, as it is: its
+        mounted adapters, ``proxies``, ``verify``, ``cert``, ``trust_env``, headers.  The
+        client adds its ``Accept`` and ``User-Agent`` headers per request (unless the
+        session sets its own), never changes the session, and leaves it open on
+        :meth:`close`.  Not together with ``transport``.
+
+    Whatever adapter carries the requests - the client's own, ``transport``, an adapter
+    of ``session``, one mounted later with ``dials.session.mount()`` - stays: ``workers=N``
+    grows an ``HTTPAdapter``'s connection pool *in place* (same object, same settings,
+    its ``init_poolmanager`` called again with a larger size).  Retries are the client's
+    (``retries=``, for bodies broken mid-read too); an adapter's own ``max_retries`` run
+    inside each of them, so leave them at ``0``.  The ``deadline`` watches the
+    connection of the client's own adapter from the first byte sent; through another
+    adapter it covers the body, and connecting and each read stay bounded by
+    ``timeout``.
 
     Attributes
     ----------
@@ -102,6 +113,8 @@ class Dials(Closing):
         max_body: int | None = DEFAULT_MAX_BODY,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         check_me_names: bool = True,
+        transport: BaseAdapter | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         self._transport = Transport(
             creds,
@@ -114,21 +127,23 @@ class Dials(Closing):
             deadline=deadline,
             max_body=max_body,
             max_retry_after=max_retry_after,
+            session=session,
+            adapter=transport,
         )
-        transport = self._transport
-        catalog(transport).check_names = check_me_names
-        self.dataset_index = DatasetIndexClient(transport)
-        self.file_index = FileIndexClient(transport)
-        self.h1d = LumisectionHistogram1DClient(transport)
-        self.h2d = LumisectionHistogram2DClient(transport)
-        self.lumi = LumisectionClient(transport)
-        self.run = RunClient(transport)
-        self.mes = MonitoringElementClient(transport)
-        self.ml_models_index = MLModelsIndexClient(transport)
-        self.ml_bad_lumis = MLBadLumisectionClient(transport)
+        shared = self._transport
+        catalog(shared).check_names = check_me_names
+        self.dataset_index = routes.DatasetIndexClient(shared)
+        self.file_index = routes.FileIndexClient(shared)
+        self.h1d = routes.LumisectionHistogram1DClient(shared)
+        self.h2d = routes.LumisectionHistogram2DClient(shared)
+        self.lumi = routes.LumisectionClient(shared)
+        self.run = routes.RunClient(shared)
+        self.mes = routes.MonitoringElementClient(shared)
+        self.ml_models_index = routes.MLModelsIndexClient(shared)
+        self.ml_bad_lumis = routes.MLBadLumisectionClient(shared)
         self.ml_bad_lumisection = self.ml_bad_lumis
-        self.oms = OMSProxyClient(transport)
-        self.workspace = WorkspaceClient(transport)
+        self.oms = routes.OMSProxyClient(shared)
+        self.workspace = routes.WorkspaceClient(shared)
 
     @property
     def check_me_names(self) -> bool:
@@ -156,11 +171,13 @@ class Dials(Closing):
 
     @property
     def session(self) -> requests.Session:
-        """The ``requests.Session`` shared by every route (one connection pool)."""
+        """The ``requests.Session`` shared by every route (one connection pool): the
+        client's own, or the one given as ``session=``."""
         return self._transport.session
 
     def close(self) -> None:
-        """Close the pooled connections (also done by ``with Dials(...) as dials:``)."""
+        """Close the pooled connections (also done by ``with Dials(...) as dials:``); a
+        ``session=`` of yours is left open."""
         self._transport.close()
 
     def __repr__(self) -> str:

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cmsdials._decode import model_decoder
 from cmsdials._progress import make_progress, progress_mode
+from cmsdials._route import Route, RouteBinding
 from cmsdials._transport import Cancellation, Retries
 from cmsdials.errors import GetManyError
-
-if TYPE_CHECKING:
-    from cmsdials._resources import Resource
 
 __all__ = ["get_many"]
 
 
-def _path(resource: Resource[Any, Any], key: Any) -> str:
+def _path(route: Route, key: Any) -> str:
     """The object path of one key: a tuple/list of key values, a dict, or one value."""
-    route = resource.route
     if isinstance(key, Mapping):
         return route.object_path(**key)
     if isinstance(key, (tuple, list)):
@@ -34,7 +31,7 @@ def _path(resource: Resource[Any, Any], key: Any) -> str:
 
 
 def get_many(
-    resource: Resource[Any, Any],
+    binding: RouteBinding,
     keys: Iterable[Any],
     *,
     workers: int,
@@ -48,15 +45,15 @@ def get_many(
     keys = list(keys)
     # Every key is checked before the first request: a malformed key is a bug in the
     # caller's code, reported at once rather than among the server's answers.
-    paths = [_path(resource, key) for key in keys]
+    paths = [_path(binding.route, key) for key in keys]
     if not paths:
         return []
-    transport = resource.transport
+    transport = binding.transport
     transport.reserve_connections(workers)
-    decode = model_decoder(resource.route.row)
+    decode = model_decoder(binding.route.row)
     progress = make_progress(
         progress_mode(enable_progress),
-        label=f"{resource.route.path} get_many",
+        label=f"{binding.path} get_many",
         total=len(paths),
     )
     results: list[Any] = []

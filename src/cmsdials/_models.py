@@ -96,44 +96,44 @@ class Lumisection(Row):
     th2_count: int
 
 
-class LumisectionHistogram1D(Row):
+class _Histogram(Row):
+    """What every histogram row starts with: where it comes from and its x axis.
+
+    ``entries`` and ``data`` are declared by each dimension, after its own axes: pydantic
+    orders fields base first, and the column order of ``model_dump()`` and ``to_pandas()``
+    (``..., x_bin, y_min, y_max, y_bin, entries, data`` for 2-D) is cmsdials 2.4.1's.
+    """
+
+    dataset_id: int
+    dataset: str
+    me: str
+    file_id: int
+    run_number: int
+    ls_number: int
+    me_id: int
+    x_min: float
+    x_max: float
+    x_bin: int
+
+
+class LumisectionHistogram1D(_Histogram):
     """A 1-D histogram of one ME in one lumisection (``th1/``).
 
     ``data`` holds the contents of bins 1..``x_bin`` (no under/overflow); ``x_bin`` is the
     number of bins, ``x_min``/``x_max`` the outer edges (uniform binning).
     """
 
-    dataset_id: int
-    dataset: str
-    me: str
-    file_id: int
-    run_number: int
-    ls_number: int
-    me_id: int
-    x_min: float
-    x_max: float
-    x_bin: int
     entries: int
     data: list[float]
 
 
-class LumisectionHistogram2D(Row):
+class LumisectionHistogram2D(_Histogram):
     """A 2-D histogram of one ME in one lumisection (``th2/``).
 
     ``data[iy][ix]`` is the content of bin (x = ix + 1, y = iy + 1): ``y_bin`` rows of
     ``x_bin`` values each (CONTRACT §7.6).
     """
 
-    dataset_id: int
-    dataset: str
-    me: str
-    file_id: int
-    run_number: int
-    ls_number: int
-    me_id: int
-    x_min: float
-    x_max: float
-    x_bin: int
     y_min: float
     y_max: float
     y_bin: int

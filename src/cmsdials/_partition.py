@@ -26,8 +26,8 @@ from cmsdials._decode import model_decoder
 from cmsdials._filters import DatasetIndexFilters, PaginatedFilters, RunFilters
 from cmsdials._models import PaginatedDatasetIndexList, PaginatedRunList
 from cmsdials._results import Paginated
+from cmsdials._resume import Partition
 from cmsdials._transport import Cancellation, Retries, Transport
-from cmsdials._walk import Partition
 
 __all__ = ["PARTS_PER_WORKER", "listing", "partition_query", "partitionable"]
 
@@ -74,14 +74,14 @@ def partition_query(
     workers: int,
     retries: Retries,
     cancel: Cancellation | None = None,
-) -> list[Partition]:
+) -> list[Partition[Paginated[Any]]]:
     """Partitions of ``filters``' query for ``workers`` concurrent walks (see module doc).
 
     One partition (the query itself) when cutting is not possible or not useful: a start
     cursor in ``filters``, a route without the needed filters, or ``workers <= 1``.
     ``cancel`` ends the listings at once when the caller is interrupted (Ctrl-C).
     """
-    whole = [Partition(filters)]
+    whole: list[Partition[Paginated[Any]]] = [Partition(filters)]
     if workers <= 1 or filters.next_token is not None or not partitionable(filters):
         return whole
     values = dict(filters)
@@ -123,7 +123,7 @@ def partition_query(
     total = sum(sum(runs.values()) for runs in weights.values())
     target = max(1.0, total / (PARTS_PER_WORKER * workers))
     gte, lte = values.get("run_number__gte"), values.get("run_number__lte")
-    partitions = []
+    partitions: list[Partition[Paginated[Any]]] = []
     for dataset in sorted(datasets):
         for low, high in _run_ranges(weights.get(dataset, {}), target):
             low = low if gte is None else (gte if low is None else max(low, gte))

@@ -1,18 +1,19 @@
 """Generic resources: ``get`` / ``list`` / ``list_all`` for any declared route.
 
-A route is declared once, as a :class:`Route` on a small subclass (see ``_clients.py``);
-everything else - the ``get`` signature built from the key fields, paging, resuming,
-progress, decoding - comes from the classes here.  The bulk machinery they call lives in
-its own modules: ``_walk`` (pipelined and parallel cursor walks), ``_partition`` (cutting
-a query), ``_collect`` (``list_all``), ``_stream`` (streaming), ``_many`` (``get_many``).
+A route is declared once, as a :class:`~cmsdials._route.Route` on a small subclass (see
+``_route_clients.py``); everything else - the ``get`` signature built from the key fields,
+paging, resuming, progress, decoding - comes from the classes here.  The bulk machinery
+they call lives in its own modules and is handed the route client's
+:class:`~cmsdials._route.RouteBinding` (route and transport), never the client itself:
+``_walk`` (pipelined and parallel cursor walks), ``_partition`` (cutting a query),
+``_collect`` (``list_all``), ``_stream`` (streaming), ``_many`` (``get_many``).
 """
 
 from __future__ import annotations
 
 import builtins
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from typing_extensions import TypeAlias
@@ -23,12 +24,13 @@ from cmsdials._filters import BaseFilters, PaginatedFilters
 from cmsdials._many import get_many
 from cmsdials._mes import check_me_name
 from cmsdials._models import Row
-from cmsdials._results import Paginated
+from cmsdials._results import Paginated, continuation_of
+from cmsdials._resume import Continuation
+from cmsdials._route import Route, RouteBinding
 from cmsdials._stream import Stream
-from cmsdials._suggest import checked_keywords, closest
+from cmsdials._suggest import checked_keywords
 from cmsdials._transport import DEFAULT_TIMEOUT, Retries, Timeout, Transport
 from cmsdials.auth.base import BaseCredentials
-from cmsdials.errors import UnknownArgumentError
 from cmsdials.utils._base_client import BaseAPIClient
 
 if TYPE_CHECKING:
@@ -38,7 +40,6 @@ __all__ = [
     "FilterArg",
     "PaginatedResource",
     "Resource",
-    "Route",
     "UnpaginatedResource",
     "transport_for",
 ]
@@ -54,10 +55,6 @@ _F = TypeVar("_F", bound=BaseFilters)
 FilterArg: TypeAlias = "_F | Mapping[str, Any] | EllipsisType | None"
 
 
-#: The keyword options of ``get`` besides the keys (suggested for misspelt keywords too).
-GET_OPTIONS = ("retries", "params", "return_raw_json")
-
-
 def _filter_names(resource: Resource[Any, Any]) -> list[str]:
     """The route's filter names (a misspelt keyword may be a filter put in the wrong place)."""
     return resource.route.filters.names()
@@ -65,99 +62,6 @@ def _filter_names(resource: Resource[Any, Any]) -> list[str]:
 
 #: Keyword checks with suggestions for the list-like methods of every route.
 _checked = checked_keywords(_filter_names)
-
-
-@dataclass(frozen=True)
-class Route:
-    """Everything that distinguishes one DIALS route from another.
-
-    Parameters
-    ----------
-    path:
-        Path under ``/api/v1/``, with its trailing slash (``"th1/"``).
-    row:
-        Model of one object.
-    filters:
-        Filter model of the list route.
-    keys:
-        Path segments of the single-object route, in order (``get``'s arguments).
-    optional_keys:
-        Trailing segments that may be left out (``me_id`` of ml-bad-lumisection selects
-        the 5-segment route of the original API).
-    key_aliases:
-        Other accepted names of key arguments (``id`` for ``me_id``, as the incumbent
-        named it).
-    page:
-        Container of one page; ``None`` for routes that return a plain array.
-    ordering:
-        The server's result order (CONTRACT §5.3), the order ``list_all`` returns rows in.
-    count_path:
-        The count route (``{"count": n}``, CONTRACT §6) where one exists: gives progress
-        bars a total.
-    """
-
-    path: str
-    row: type[Row]
-    filters: type[BaseFilters]
-    keys: tuple[str, ...]
-    optional_keys: tuple[str, ...] = ()
-    key_aliases: Mapping[str, str] = field(default_factory=dict)
-    page: type[Paginated[Any]] | None = None
-    ordering: tuple[str, ...] = ()
-    count_path: str | None = None
-
-    def key_signature(self) -> inspect.Signature:
-        """``(key1: int, key2: int, ..., optional: int | None = None)``."""
-        required = [
-            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=int)
-            for name in self.keys
-        ]
-        optional = [
-            inspect.Parameter(
-                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation="int | None"
-            )
-            for name in self.optional_keys
-        ]
-        return inspect.Signature([*required, *optional])
-
-    def check_key_names(self, named: Mapping[str, Any], where: str) -> None:
-        """Raise :class:`~cmsdials.errors.UnknownArgumentError` for a name in ``named``
-        that is not a key of this route, naming the closest keys (and ``get`` options)."""
-        known = (*self.keys, *self.optional_keys, *self.key_aliases)
-        for name in named:
-            if name not in known:
-                raise UnknownArgumentError(name, where, closest(name, (*known, *GET_OPTIONS)))
-
-    def object_path(self, *args: Any, **named: Any) -> str:
-        """The path of one object, from ``get``'s arguments (validated like a call).
-
-        A misspelt key (``meid=1``) raises :class:`~cmsdials.errors.UnknownArgumentError`
-        naming the closest keys, rather than Python's complaint that ``me_id`` is missing.
-        """
-        self.check_key_names(named, f"get() of {self.path}")
-        for alias, name in self.key_aliases.items():
-            if alias in named:
-                if name in named:
-                    raise TypeError(f"give only one of {alias!r} and {name!r}")
-                named[name] = named.pop(alias)
-        bound = self.key_signature().bind(*args, **named)
-        parts: list[str] = []
-        for name in (*self.keys, *self.optional_keys):
-            value = bound.arguments.get(name)
-            if value is None:
-                break  # only optional trailing keys can be missing
-            parts.append(_segment(name, value))
-        return self.path + "/".join(parts) + "/"
-
-
-def _segment(name: str, value: Any) -> str:
-    """One path segment: a non-negative integer (the server only routes ``\\d+``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    text = str(value).strip()
-    if not text.isdigit():
-        raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
-    return text
 
 
 def transport_for(
@@ -286,6 +190,11 @@ class Resource(BaseAPIClient, Generic[RowT, FilterT]):
         """The transport (session, retries) this route sends its requests through."""
         return self._transport
 
+    @property
+    def _binding(self) -> RouteBinding:
+        """This route and its transport: what the bulk machinery is handed."""
+        return RouteBinding(self._transport, self.route)
+
     @_checked
     def get_many(
         self,
@@ -310,7 +219,7 @@ class Resource(BaseAPIClient, Generic[RowT, FilterT]):
         rows instead of raising.
         """
         return get_many(
-            self,
+            self._binding,
             keys,
             workers=workers,
             retries=retries,
@@ -402,17 +311,17 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
         ``filters.next_token`` selects the page; the result's :attr:`~Paginated.next`
         links the following one.
         """
-        chosen = self._filters(filters)
+        chosen = self._paginated_filters(filters)
         check_me_name(self.route.path, self._transport, chosen, retries)
-        page = self._transport.request(
+        # The page remembers its query, so that list_all(resume_from=page) continues it.
+        answers: Continuation[Paginated[Any]] = Continuation(chosen)
+        return self._transport.request(
             "GET",
             self.route.path,
-            page_decoder(self.page_model()),
+            page_decoder(self.page_model(), continuation=answers),
             params=chosen.to_params(),
             retries=retries,
         )
-        page._filters = chosen  # so that list_all(resume_from=page) continues this query
-        return cast(PageT, page)
 
     @_checked
     def stream(
@@ -444,7 +353,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
             watching, else log lines; ``True`` a bar; ``False`` nothing.
         """
         return Stream(
-            self,
+            self._binding,
             self._paginated_filters(filters),
             max_pages=max_pages,
             workers=workers,
@@ -460,7 +369,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
         max_pages: int | None = None,
         retries: Retries = None,
         workers: int = 1,
-    ) -> Iterator[PageT]:
+    ) -> Generator[PageT, None, None]:
         """Iterate over pages lazily, following the cursor (from ``filters.next_token``).
 
         Each request re-sends the caller's filters with the cursor of the previous page's
@@ -481,7 +390,7 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
         workers: int = 1,
         retries: Retries = None,
         enable_progress: bool | None = None,
-    ) -> Iterator[RowT]:
+    ) -> Generator[RowT, None, None]:
         """Iterate over all matching rows (models) one by one, page after page.
 
         Memory holds one page of rows at a time, whatever the size of the result.
@@ -557,14 +466,15 @@ class PaginatedResource(Resource[RowT, FilterT], Generic[RowT, FilterT, PageT]):
             raise TypeError(
                 f"resume_from must be a {page_model.__name__}, not {type(resume_from).__name__}"
             )
-        if filters is None and resume_from is not None and resume_from._filters is not None:
-            walk_filters = cast(PaginatedFilters, resume_from._filters.with_token(None))
+        earlier = continuation_of(resume_from) if resume_from is not None else None
+        if filters is None and earlier is not None:
+            walk_filters = earlier.filters.with_token(None)
         else:
             walk_filters = self._paginated_filters(filters)
         return cast(
             PageT,
             collect(
-                self,
+                self._binding,
                 walk_filters,
                 max_pages=max_pages,
                 enable_progress=enable_progress,

@@ -1,26 +1,43 @@
 """Result containers: one page of a list route, or the pages of a ``list_all`` merged.
 
-For the histogram routes a result holds its rows as columns
-(:class:`~cmsdials._columns.HistogramColumns`, decoded once from the page bytes); the
-documented ``results`` list of row models is built from them on first access only.  Every
-conversion (``to_pandas``, ``to_numpy``, ``to_arrow``, ``to_hist``, files) reads the
-columns directly, so a caller who never touches ``results`` never pays for a Python float
-per bin.
+A result is a pydantic model with the fields of cmsdials 2.4.1 (``next``, ``previous``,
+``results``, ``exc_type``, ``exc_formatted``) and two private, typed attributes set only
+by its own constructors (``from_columns``, ``from_models``, ``from_json``):
+
+* ``_decoded`` (:class:`DecodedRows`): for the histogram routes, the rows as columns
+  (:class:`~cmsdials._columns.HistogramColumns`, decoded once from the page bytes).  The
+  documented ``results`` list of row models is built from them on first access only, and
+  every conversion (``to_pandas``, ``to_numpy``, ``to_arrow``, ``to_hist``, files) reads
+  the columns directly, so a caller who never touches ``results`` never pays for a Python
+  float per bin.
+* ``_continuation`` (:class:`~cmsdials._resume.Continuation`): the query the result
+  answers, for ``resume_from=``; other modules read it through :func:`continuation_of`.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import typing
+from collections.abc import Callable, Generator, Iterable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, PrivateAttr, TypeAdapter
+from pydantic import (
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 
 from cmsdials._layout import Layout, layout_of
 from cmsdials._optional import require
+from cmsdials._resume import Continuation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,12 +46,21 @@ if TYPE_CHECKING:
 
     from cmsdials._arrays import HistogramArray
     from cmsdials._columns import HistogramColumns
-    from cmsdials._filters import BaseFilters
+    from cmsdials._writers import Chunk
 
-__all__ = ["DataCells", "Paginated", "RowT", "next_token_of", "page_url"]
+__all__ = [
+    "DataCells",
+    "DecodedRows",
+    "Paginated",
+    "RowT",
+    "continuation_of",
+    "next_token_of",
+    "page_url",
+    "require_histograms",
+    "rows_to_write",
+]
 
 RowT = TypeVar("RowT", bound=BaseModel)
-_T = TypeVar("_T")
 
 #: How ``to_pandas`` holds each histogram's bins: ``"numpy"`` (views of the decoded
 #: buffer) or ``"list"`` (Python lists of floats, as cmsdials 2.4.1).
@@ -73,70 +99,89 @@ def next_token_of(url: str | AnyUrl | None) -> str | None:
     return values[-1] if values and values[-1] else None
 
 
-class _RowList(list[_T]):
-    """The ``results`` list built from columns; remembers whether it was modified.
+class DecodedRows:
+    """The rows of a th1/th2 result as the columns they were decoded into.
 
-    Conversions read the columns while the list is as built; once the caller changes
-    the list (append, remove, sort, slice assignment, ...) they read the list instead.
+    This is where the laziness of results lives: the row models (a Python float per bin)
+    are built from the columns once, when ``results`` is first read, and the columns keep
+    serving every conversion for as long as ``results`` is still the list built from them
+    with the same rows in it.  Once the caller changed that list (``del``, ``append``,
+    ``sort``, an item replaced) or set ``results`` to another list, conversions read the
+    models instead: they always convert what ``results`` shows.
     """
 
-    dirty = False
+    __slots__ = ("_built", "_rows", "columns")
 
-    def _touch(self) -> None:
-        self.dirty = True
+    def __init__(self, columns: HistogramColumns) -> None:
+        self.columns = columns
+        self._built: list[Any] | None = None
+        # The rows of `_built` as built, to notice changes without wrapping the list.
+        self._rows: tuple[Any, ...] = ()
 
-    def append(self, value: _T) -> None:
-        self._touch()
-        super().append(value)
+    def models(self, row_model: type[BaseModel]) -> list[Any]:
+        """The rows as ``row_model`` instances, in order (built on the first call)."""
+        if self._built is None:
+            self._built = self.columns.to_models(row_model)
+            self._rows = tuple(self._built)
+        return self._built
 
-    def extend(self, values: typing.Iterable[_T]) -> None:
-        self._touch()
-        super().extend(values)
+    def describe(self, results: list[Any] | None) -> bool:
+        """Whether the columns hold exactly ``results`` (``None``: not built yet)."""
+        if results is None:
+            return True
+        return (
+            results is self._built
+            and len(results) == len(self._rows)
+            and all(map(operator.is_, results, self._rows))
+        )
 
-    def insert(self, index: SupportsIndex, value: _T) -> None:
-        self._touch()
-        super().insert(index, value)
 
-    def remove(self, value: _T) -> None:
-        self._touch()
-        super().remove(value)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-    def pop(self, index: SupportsIndex = -1) -> _T:
-        self._touch()
-        return super().pop(index)
 
-    def clear(self) -> None:
-        self._touch()
-        super().clear()
+def _keeping_the_model_schema(serializer: _F) -> _F:
+    """``serializer`` without its return annotation, for ``model_serializer(mode="wrap")``.
 
-    def sort(self, *args: Any, **kwargs: Any) -> None:
-        self._touch()
-        super().sort(*args, **kwargs)
-
-    def reverse(self) -> None:
-        self._touch()
-        super().reverse()
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        self._touch()
-        super().__setitem__(index, value)
-
-    def __delitem__(self, index: Any) -> None:
-        self._touch()
-        super().__delitem__(index)
-
-    def __iadd__(self, values: typing.Iterable[_T]) -> Self:  # type: ignore[override,misc]
-        self._touch()
-        return super().__iadd__(values)
-
-    def __imul__(self, times: SupportsIndex) -> Self:
-        self._touch()
-        return super().__imul__(times)
+    Pydantic describes a wrap serializer's output by its return annotation; without one it
+    keeps the model's own schema (``model_json_schema(mode="serialization")`` stays the
+    same as with no serializer), which is what a serializer that only prepares the fields
+    produces.
+    """
+    serializer.__annotations__.pop("return", None)
+    return serializer
 
 
 @cache
 def _layout_of_page(page_model: type[Paginated[Any]]) -> Layout | None:
     return layout_of(page_model.row_model())
+
+
+def require_histograms(page_model: type[Paginated[Any]], feature: str) -> Layout:
+    """The layout of ``page_model``'s rows; ``TypeError`` naming ``feature`` when its route
+    is not th1/th2."""
+    layout = page_model.histogram_layout()
+    if layout is None:
+        raise TypeError(
+            f"{feature} is for th1/th2 results, not {page_model.__name__}; "
+            "use to_pandas() or to_arrow()"
+        )
+    return layout
+
+
+def continuation_of(result: Paginated[Any]) -> Continuation[Paginated[Any]] | None:
+    """What ``list_all(resume_from=result)`` continues (``None``: a result made by hand)."""
+    return result._continuation
+
+
+def rows_to_write(page: Paginated[Any], feature: str) -> Chunk:
+    """The rows of ``page`` to write to a file: histogram columns (``to_parquet``), or for
+    ``to_csv`` whatever holds them now (models when decoded without numpy: CSV needs no
+    extra)."""
+    if feature == "to_csv()":
+        return page._source()
+    if type(page).histogram_layout() is not None:
+        return page._columns_for(feature), []
+    return None, page.results
 
 
 class Paginated(BaseModel, Generic[RowT]):
@@ -170,38 +215,91 @@ class Paginated(BaseModel, Generic[RowT]):
     exc_type: str | None = None
     exc_formatted: str | None = None
 
-    # The filters of the walk that produced this result, so that resume_from= can
-    # continue it even when the caller does not pass them again.
-    _filters: BaseFilters | None = PrivateAttr(default=None)
-    # th1/th2: the rows as columns, the source of `results` and of every conversion.
-    _columns: Any = PrivateAttr(default=None)
-    # list_all: the state of its cursor walks (partitions), for resume_from=.
-    _walk: Any = PrivateAttr(default=None)
+    # th1/th2: the rows as decoded columns, the source of `results` and of conversions.
+    _decoded: DecodedRows | None = PrivateAttr(default=None)
+    # The query this result answers (and for list_all its walk), for resume_from=.
+    _continuation: Continuation[Paginated[Any]] | None = PrivateAttr(default=None)
 
-    # -- lazy results -------------------------------------------------------------------
+    # -- construction -------------------------------------------------------------------
 
-    def __getattribute__(self, name: str) -> Any:
-        # `results` is left out of __dict__ until first needed; pydantic reads fields
-        # through __dict__ (dump, repr, copy, pickle, ==), so both names build it.
-        if name == "results" or name == "__dict__":
-            values = object.__getattribute__(self, "__dict__")
-            if "results" not in values:
-                object.__getattribute__(self, "_build_results")(values)
-        return object.__getattribute__(self, name)
+    @classmethod
+    def from_columns(
+        cls,
+        next: str | AnyUrl | None,
+        previous: str | AnyUrl | None,
+        columns: HistogramColumns,
+        *,
+        continuation: Continuation[Paginated[Any]] | None = None,
+        **fields: Any,
+    ) -> Self:
+        """A th1/th2 result whose rows are ``columns`` (``results`` is built on first read)."""
+        page = cls.model_construct(next=page_url(next), previous=page_url(previous), **fields)
+        page._decoded = DecodedRows(columns)
+        page._continuation = continuation
+        return page
 
-    def _build_results(self, values: dict[str, Any]) -> None:
-        private = object.__getattribute__(self, "__pydantic_private__") or {}
-        columns = private.get("_columns")
-        rows: list[Any] = []
-        if columns is not None:
-            rows = _RowList(columns.to_models(type(self).row_model()))
-        values["results"] = rows
-        object.__getattribute__(self, "__pydantic_fields_set__").add("results")
+    @classmethod
+    def from_models(
+        cls,
+        rows: list[RowT],
+        *,
+        next: str | AnyUrl | None,
+        previous: str | AnyUrl | None,
+        continuation: Continuation[Paginated[Any]] | None = None,
+        **fields: Any,
+    ) -> Self:
+        """A result of ``rows``, validated already (page by page): not validated again."""
+        page = cls.model_construct(
+            next=page_url(next), previous=page_url(previous), results=rows, **fields
+        )
+        page._continuation = continuation
+        return page
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, value)
-        if name == "results":
-            self._columns = None  # the caller's rows replace the decoded ones
+    @classmethod
+    def from_json(
+        cls, body: bytes, *, continuation: Continuation[Paginated[Any]] | None = None
+    ) -> Self:
+        """A page validated from the server's JSON ``body``."""
+        page = cls.model_validate_json(body)
+        page._continuation = continuation
+        return page
+
+    # -- results built on first use (see DecodedRows) -----------------------------------
+    #
+    # Pydantic keeps field values in the instance's __dict__.  A th1/th2 result starts
+    # without `results` there, and every way of reading it builds it first: the attribute
+    # (__getattr__ runs only when it is missing), serialization (model_dump,
+    # model_dump_json, nested in another model), repr, iteration and == (field by field).
+    # Copies and pickles carry `_decoded` along: one made before `results` was read
+    # builds it on first use too.
+
+    def _load_results(self) -> None:
+        """Put the row models built from ``_decoded`` into ``results``, once."""
+        decoded = self._decoded
+        if decoded is not None and "results" not in self.__dict__:
+            self.results = decoded.models(type(self).row_model())
+
+    if not TYPE_CHECKING:  # for type checkers, only the declared attributes exist
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "results" and self._decoded is not None:
+                self._load_results()
+                return self.__dict__["results"]
+            return super().__getattr__(name)
+
+    @model_serializer(mode="wrap")
+    @_keeping_the_model_schema
+    def _serialize_with_results(self, handler: SerializerFunctionWrapHandler) -> Any:
+        self._load_results()
+        return handler(self)
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        self._load_results()
+        return super().__repr_args__()
+
+    def __iter__(self) -> Generator[tuple[str, Any], None, None]:
+        self._load_results()
+        yield from super().__iter__()
 
     def __eq__(self, other: object) -> bool:
         # Field by field (what the caller sees), not the private decode state.
@@ -212,19 +310,6 @@ class Paginated(BaseModel, Generic[RowT]):
         return all(getattr(self, name) == getattr(other, name) for name in type(self).model_fields)
 
     __hash__ = None  # type: ignore[assignment]
-
-    @classmethod
-    def from_columns(
-        cls,
-        next: str | AnyUrl | None,
-        previous: str | AnyUrl | None,
-        columns: HistogramColumns,
-        **fields: Any,
-    ) -> Self:
-        """A result whose rows are ``columns`` (``results`` is built on first access)."""
-        page = cls.model_construct(next=page_url(next), previous=page_url(previous), **fields)
-        page._columns = columns
-        return page
 
     # -- description --------------------------------------------------------------------
 
@@ -258,13 +343,11 @@ class Paginated(BaseModel, Generic[RowT]):
 
     # -- conversions --------------------------------------------------------------------
 
-    def _source(self) -> tuple[HistogramColumns | None, list[Any]]:
-        """The decoded columns while they still describe ``results``, else the models."""
-        columns = self._columns
-        if columns is not None:
-            rows = object.__getattribute__(self, "__dict__").get("results")
-            if rows is None or (isinstance(rows, _RowList) and not rows.dirty):
-                return columns, []
+    def _source(self) -> Chunk:
+        """The decoded columns while they still hold ``results``, else the models."""
+        decoded = self._decoded
+        if decoded is not None and decoded.describe(self.__dict__.get("results")):
+            return decoded.columns, []
         return None, self.results
 
     def histogram_columns(self) -> HistogramColumns:
@@ -275,7 +358,7 @@ class Paginated(BaseModel, Generic[RowT]):
     def _columns_for(self, feature: str) -> HistogramColumns:
         """:meth:`histogram_columns` for ``feature``, the method a missing ``numpy``
         extra is reported for (rows decoded without numpy are models)."""
-        layout = self._require_histograms(feature)
+        layout = require_histograms(type(self), feature)
         columns, rows = self._source()
         if columns is None:
             require("numpy", "numpy", feature)
@@ -283,16 +366,6 @@ class Paginated(BaseModel, Generic[RowT]):
 
             columns = HistogramColumns.from_models(layout, rows)
         return columns
-
-    @classmethod
-    def _require_histograms(cls, feature: str) -> Layout:
-        layout = cls.histogram_layout()
-        if layout is None:
-            raise TypeError(
-                f"{feature} is for th1/th2 results, not {cls.__name__}; "
-                "use to_pandas() or to_arrow()"
-            )
-        return layout
 
     def to_pandas(self, data_as: DataCells = "numpy") -> pd.DataFrame:
         """The rows as a ``pandas.DataFrame``, one column per model field.
@@ -334,7 +407,7 @@ class Paginated(BaseModel, Generic[RowT]):
         which returns ``{me name: HistogramArray}`` (MEs in order of first appearance).
         Needs the ``numpy`` extra.
         """
-        self._require_histograms("to_numpy()")
+        require_histograms(type(self), "to_numpy()")
         require("numpy", "numpy", "to_numpy()")
         from cmsdials._arrays import histogram_arrays
 
@@ -349,7 +422,7 @@ class Paginated(BaseModel, Generic[RowT]):
         row's keys (``dataset_id``, ``run_number``, ``ls_number``, ``me_id``, ``entries``,
         ...).
         """
-        self._require_histograms("to_hist()")
+        require_histograms(type(self), "to_hist()")
         require("hist", "hist", "to_hist()")
         from cmsdials._arrays import histograms
 
@@ -369,16 +442,6 @@ class Paginated(BaseModel, Generic[RowT]):
             return histogram_table(self._columns_for("to_arrow()"))
         return model_table(self.row_model(), self.results)
 
-    def _chunk(self, feature: str) -> tuple[HistogramColumns | None, list[Any]]:
-        """The rows to write to a file: histogram columns (``to_parquet``), or for
-        ``to_csv`` whatever holds them (models when decoded without numpy: CSV needs no
-        extra)."""
-        if feature == "to_csv()":
-            return self._source()
-        if type(self).histogram_layout() is not None:
-            return self._columns_for(feature), []
-        return None, self.results
-
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
         """Write the rows to a Parquet file, atomically (needs the ``arrow`` extra).
 
@@ -390,7 +453,10 @@ class Paginated(BaseModel, Generic[RowT]):
 
         layout = type(self).histogram_layout()
         return write_parquet(
-            path, self.row_model(), layout.dims if layout else None, [self._chunk("to_parquet()")]
+            path,
+            self.row_model(),
+            layout.dims if layout else None,
+            [rows_to_write(self, "to_parquet()")],
         )
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
@@ -400,4 +466,4 @@ class Paginated(BaseModel, Generic[RowT]):
         """
         from cmsdials._writers import write_csv
 
-        return write_csv(path, self.row_model(), [self._chunk("to_csv()")])
+        return write_csv(path, self.row_model(), [rows_to_write(self, "to_csv()")])

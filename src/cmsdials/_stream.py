@@ -14,7 +14,7 @@ partition in flight, so memory does not grow with the size of the result:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -23,7 +23,8 @@ from cmsdials._filters import PaginatedFilters
 from cmsdials._mes import check_me_name
 from cmsdials._optional import require
 from cmsdials._partition import partition_query
-from cmsdials._results import DataCells, Paginated
+from cmsdials._results import DataCells, Paginated, require_histograms, rows_to_write
+from cmsdials._route import RouteBinding
 from cmsdials._transport import Cancellation, Retries
 from cmsdials._walk import Walk
 from cmsdials._warmup import warm_up
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from cmsdials._arrays import HistogramArray
-    from cmsdials._resources import PaginatedResource
+    from cmsdials._writers import Chunk
 
 __all__ = ["Stream"]
 
@@ -59,7 +60,7 @@ class Stream(Generic[RowT, PageT]):
 
     def __init__(
         self,
-        resource: PaginatedResource[Any, Any, Any],
+        binding: RouteBinding,
         filters: PaginatedFilters,
         *,
         max_pages: int | None = None,
@@ -71,7 +72,8 @@ class Stream(Generic[RowT, PageT]):
             raise ValueError("max_pages must be >= 0 or None")
         if workers < 1:
             raise ValueError("workers must be >= 1")
-        self.resource = resource
+        #: The route and the transport its requests go through.
+        self.binding = binding
         self.filters = filters
         self.max_pages = max_pages
         self.workers = workers
@@ -80,28 +82,27 @@ class Stream(Generic[RowT, PageT]):
 
     def __repr__(self) -> str:
         return (
-            f"<Stream {self.resource.route.path} {self.filters.to_params()} "
+            f"<Stream {self.binding.path} {self.filters.to_params()} "
             f"workers={self.workers} max_pages={self.max_pages}>"
         )
 
     # -- iteration ----------------------------------------------------------------------
 
-    def pages(self) -> Iterator[PageT]:
+    def pages(self) -> Generator[PageT, None, None]:
         """The pages, in the server's order; each is a ``Paginated...List``.
 
         Rows of th1/th2 pages are columns until you read ``page.results``, so
         ``page.to_numpy()`` and friends cost no Python float per bin.
         """
-        resource = self.resource
-        transport = resource.transport
-        path = resource.route.path
+        binding = self.binding
+        transport = binding.transport
         warm_up("numpy", "simdjson")  # needed by the first page, imported while it is fetched
-        check_me_name(path, transport, self.filters, self.retries)
+        check_me_name(binding.path, transport, self.filters, self.retries)
         transport.reserve_connections(self.workers + 2)
         cancel = Cancellation()
         partitions = partition_query(transport, self.filters, self.workers, self.retries, cancel)
         progress, hint = walk_feedback(
-            resource,
+            binding,
             self.filters,
             enable_progress=self.enable_progress,
             max_pages=self.max_pages,
@@ -109,7 +110,7 @@ class Stream(Generic[RowT, PageT]):
             workers=self.workers,
         )
         walk = Walk(
-            fetcher(transport, path, resource.page_model(), self.retries, cancel),
+            fetcher(binding, self.retries, cancel),
             partitions,
             workers=self.workers,
             max_pages=self.max_pages,
@@ -137,7 +138,7 @@ class Stream(Generic[RowT, PageT]):
             walk.close()
             progress.close(complete=completed)
 
-    def rows(self) -> Iterator[RowT]:
+    def rows(self) -> Generator[RowT, None, None]:
         """The rows (models), one by one; only one page's models exist at a time."""
         for page in self.pages():
             yield from page.results
@@ -153,7 +154,7 @@ class Stream(Generic[RowT, PageT]):
         return cast(
             PageT,
             collect(
-                self.resource,
+                self.binding,
                 self.filters,
                 max_pages=self.max_pages,
                 enable_progress=self.enable_progress,
@@ -167,7 +168,7 @@ class Stream(Generic[RowT, PageT]):
 
     def _needs(self, feature: str, *extras: tuple[str, str]) -> None:
         """Raise for a missing extra *before* the walk (not after reading everything)."""
-        histograms = self.resource.page_model().histogram_layout() is not None
+        histograms = self.binding.page_model.histogram_layout() is not None
         for module, extra in extras:
             if module != "numpy" or histograms:
                 require(module, extra, feature)
@@ -175,7 +176,7 @@ class Stream(Generic[RowT, PageT]):
     def to_numpy(self, by_me: bool | None = None) -> HistogramArray | dict[str, HistogramArray]:
         """th1/th2 rows stacked (see ``Paginated.to_numpy``); peak memory is the final
         array plus a few pages."""
-        self.resource.page_model()._require_histograms("to_numpy()")
+        require_histograms(self.binding.page_model, "to_numpy()")
         self._needs("to_numpy()", ("numpy", "numpy"))
         return self.collect().to_numpy(by_me=by_me)
 
@@ -191,15 +192,15 @@ class Stream(Generic[RowT, PageT]):
 
     def to_hist(self) -> list[Any]:
         """One ``hist.Hist`` per row (see ``Paginated.to_hist``)."""
-        self.resource.page_model()._require_histograms("to_hist()")
+        require_histograms(self.binding.page_model, "to_hist()")
         self._needs("to_hist()", ("hist", "hist"), ("numpy", "numpy"))
         return self.collect().to_hist()
 
     # -- files, written as pages arrive ----------------------------------------------
 
-    def _chunks(self, feature: str) -> Iterator[tuple[Any, list[Any]]]:
+    def _chunks(self, feature: str) -> Iterator[Chunk]:
         for page in self.pages():
-            yield page._chunk(feature)
+            yield rows_to_write(page, feature)
 
     def to_parquet(self, path: str | os.PathLike[str]) -> Path:
         """Write every row to a Parquet file, one row group per page, as pages arrive.
@@ -209,7 +210,7 @@ class Stream(Generic[RowT, PageT]):
         """
         from cmsdials._writers import write_parquet
 
-        page_model = self.resource.page_model()
+        page_model = self.binding.page_model
         layout = page_model.histogram_layout()
         return write_parquet(
             path,
@@ -222,4 +223,4 @@ class Stream(Generic[RowT, PageT]):
         """Write every row to a CSV file as pages arrive (atomic, like :meth:`to_parquet`)."""
         from cmsdials._writers import write_csv
 
-        return write_csv(path, self.resource.page_model().row_model(), self._chunks("to_csv()"))
+        return write_csv(path, self.binding.page_model.row_model(), self._chunks("to_csv()"))

@@ -27,18 +27,16 @@ import re
 import sys
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cmsdials._decode import decode_json
 from cmsdials._filters import LumisectionFilters, PaginatedFilters
 from cmsdials._mes import HISTOGRAM_DIMS, catalog
 from cmsdials._models import PaginatedLumisectionList
 from cmsdials._partition import listing, partitionable
+from cmsdials._route import RouteBinding
 from cmsdials._transport import Retries, Transport
 from cmsdials.errors import PerformanceWarning
-
-if TYPE_CHECKING:
-    from cmsdials._resources import PaginatedResource
 
 __all__ = [
     "HINT_REQUESTS",
@@ -125,21 +123,19 @@ def _from_lumisections(
         rows = listing(transport, "lumisection/", PaginatedLumisectionList, params, retries)
     except Exception:
         return None
-    return sum(row.th1_count if dim == 1 else row.th2_count for row in rows)
+    return sum(int(row.th1_count if dim == 1 else row.th2_count) for row in rows)
 
 
-def exact_total(
-    resource: PaginatedResource[Any, Any, Any], filters: PaginatedFilters, retries: Retries
-) -> int | None:
+def exact_total(binding: RouteBinding, filters: PaginatedFilters, retries: Retries) -> int | None:
     """The number of rows ``filters`` selects, where the server can tell (module doc)."""
     if filters.next_token is not None:
         return None  # starts in the middle: the rows before the cursor are unknown
-    transport = resource.transport
-    count_path = resource.route.count_path
+    transport = binding.transport
+    count_path = binding.route.count_path
     if count_path is not None:
         params = {k: v for k, v in filters.to_params().items() if k not in _PAGING}
         return _count(transport, count_path, params, retries)
-    dim = HISTOGRAM_DIMS.get(resource.route.path)
+    dim = HISTOGRAM_DIMS.get(binding.path)
     if dim is None:
         return None
     selected = {

@@ -5,6 +5,11 @@ retries, mapping non-2xx answers to :mod:`cmsdials.errors`, and calling the deco
 response bytes *inside* the retry loop, so that a body cut short is retried like any other
 read error.
 
+The session is ours (with a :class:`WatchedAdapter`, or the caller's adapter mounted:
+``Dials(transport=...)``) or the caller's, used as it is (``Dials(session=...)``); either
+way the adapter that carries the requests is never replaced - ``_pool`` grows its pool in
+place for concurrent walks.
+
 Why retries are not left to ``HTTPAdapter(max_retries=...)``: urllib3 only sees what
 happens until the headers arrive.  A connection reset while ``requests`` reads the body
 (``ChunkedEncodingError``) or a truncated JSON body surface later, in ``requests``, where
@@ -36,7 +41,6 @@ import heapq
 import itertools
 import logging
 import os
-import platform
 import socket
 import threading
 import time
@@ -45,14 +49,25 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from typing_extensions import TypeAlias
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError
 from urllib3.util import Retry
 
-from cmsdials._version import __version__
+# Re-exported: the defaults both clients share live in cmsdials._defaults.
+from cmsdials._defaults import (
+    BASE_URL_ENV,
+    CONNECT_TIMEOUT,
+    DEFAULT_BASE_URL,
+    DEFAULT_ROUTE,
+    DEFAULT_VERSION,
+    api_url,
+    default_base_url,
+    user_agent,
+)
+from cmsdials._pool import grow_pool, pool_size
 from cmsdials.auth.base import BaseCredentials
 from cmsdials.errors import (
     CrossOriginRedirectError,
@@ -102,24 +117,9 @@ Retries: TypeAlias = "int | Retry | None"
 #: ``(connect, read)`` seconds, or one number for both, or ``None`` to wait forever.
 Timeout: TypeAlias = "float | tuple[float | None, float | None] | None"
 
-DEFAULT_BASE_URL = "https://cmsdials-api.web.cern.ch/"
-
-#: Names the server that clients built without a ``base_url`` talk to (production when
-#: unset), so that an unchanged script can be pointed at a dev DIALS or a dials-local.
-BASE_URL_ENV = "DIALS_BASE_URL"
-
-
-def default_base_url() -> str:
-    """``$DIALS_BASE_URL`` if set, else production's URL."""
-    return os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
-
-
-DEFAULT_ROUTE = "api"
-DEFAULT_VERSION = "v1"
-
 #: Connect within 5 s; allow 300 s for a page (large pages of 2-D histograms are slow to
 #: produce, and the production proxies give up after 30 s anyway).
-DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 300.0)
+DEFAULT_TIMEOUT: tuple[float, float] = (CONNECT_TIMEOUT, 300.0)
 
 #: Seconds for one attempt: connection, headers and the whole body.  The read timeout only
 #: bounds each socket read, so a server trickling a byte at a time would hold the client
@@ -160,14 +160,6 @@ def retry_policy(retries: Retries) -> Retry:
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise TypeError(f"retries must be a non-negative int or a urllib3 Retry, not {retries!r}")
     return DEFAULT_RETRY.new(total=retries)
-
-
-def user_agent() -> str:
-    """``cmsdials/<version> (python/X.Y.Z, requests/A.B.C)``."""
-    return (
-        f"cmsdials/{__version__} "
-        f"(python/{platform.python_version()}, requests/{requests.__version__})"
-    )
 
 
 def _urllib3_cause(exc: Exception) -> Exception:
@@ -690,6 +682,38 @@ def _check_bounds(deadline: float | None, max_body: int | None, max_retry_after:
         raise ValueError(f"max_retry_after must be >= 0 seconds, not {max_retry_after!r}")
 
 
+#: Who is asking and what it reads: on our own session once, on the caller's per request.
+_IDENTITY_HEADERS = {"Accept": "application/json", "User-Agent": user_agent()}
+#: What a ``requests.Session`` sends unless told otherwise.
+_REQUESTS_DEFAULTS = requests.utils.default_headers()
+
+
+def _identity_for(session: requests.Session) -> dict[str, str]:
+    """Our ``Accept`` and ``User-Agent`` for a request through the caller's ``session``,
+    each unless the session sets one of its own (not requests' default)."""
+    return {
+        name: value
+        for name, value in _IDENTITY_HEADERS.items()
+        if session.headers.get(name) in (None, _REQUESTS_DEFAULTS.get(name))
+    }
+
+
+def _check_seam(session: object, adapter: object) -> None:
+    """Refuse a ``session``/``adapter`` of the wrong type, or both at once."""
+    if session is not None and not isinstance(session, requests.Session):
+        raise TypeError(f"session must be a requests.Session, not {type(session).__name__}")
+    if adapter is not None and not isinstance(adapter, BaseAdapter):
+        raise TypeError(
+            "transport must be a requests adapter (requests.adapters.BaseAdapter, e.g. an "
+            f"HTTPAdapter), not {type(adapter).__name__}"
+        )
+    if session is not None and adapter is not None:
+        raise TypeError(
+            "give either session= or transport=, not both (mount the adapter on your "
+            "session: session.mount('https://', adapter))"
+        )
+
+
 class Transport:
     """Sends requests for one :class:`~cmsdials.Dials`: one session, one pool, retries.
 
@@ -713,6 +737,16 @@ class Transport:
         :class:`~cmsdials.errors.ResponseTooLargeError`, not retried.
     max_retry_after:
         Seconds a ``Retry-After`` may make a retry wait, at most.
+    session:
+        The caller's ``requests.Session`` to send through, as it is (its adapters,
+        proxies, certificates, headers); left open by :meth:`close`.  Default: a session
+        of our own, closed by :meth:`close`.
+    adapter:
+        A ``requests`` transport adapter to mount on our own session for ``http://`` and
+        ``https://`` (instead of a :class:`WatchedAdapter`); not with ``session``.
+
+    Whatever adapter carries the requests, :meth:`reserve_connections` grows its pool
+    in place (``_pool``) rather than replacing it.
     """
 
     def __init__(
@@ -728,12 +762,15 @@ class Transport:
         deadline: float | None = DEFAULT_DEADLINE,
         max_body: int | None = DEFAULT_MAX_BODY,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        session: requests.Session | None = None,
+        adapter: BaseAdapter | None = None,
     ) -> None:
         _check_bounds(deadline, max_body, max_retry_after)
         if not isinstance(creds, BaseCredentials):
             raise TypeError(
                 f"creds must be a cmsdials credentials object, not {type(creds).__name__}"
             )
+        _check_seam(session, adapter)
         self.creds = creds
         self.base_url = base_url or default_base_url()
         self.route = DEFAULT_ROUTE if route is None else route
@@ -743,19 +780,23 @@ class Transport:
         self.deadline = deadline
         self.max_body = max_body
         self.max_retry_after = max_retry_after
-        self.api_url = (
-            "/".join(
-                part.strip("/")
-                for part in (self.base_url, self.route, self.version)
-                if part.strip("/")
+        self.api_url = api_url(self.base_url, self.route, self.version)
+        #: Whether the session is ours to set up and to close (not the caller's).
+        self.owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            # One attempt per adapter call: the retry loop below sees every failure.
+            mounted = (
+                adapter
+                if adapter is not None
+                else WatchedAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
             )
-            + "/"
-        )
-        self.session = requests.Session()
-        self.pool_maxsize = 0
+            session.mount("https://", mounted)
+            session.mount("http://", mounted)
+            session.headers.update(_IDENTITY_HEADERS)
+        self.session = session
         self._pool_lock = threading.Lock()
         self.reserve_connections(pool_maxsize)
-        self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent()})
 
     def __repr__(self) -> str:
         return f"Transport({self.api_url!r}, workspace={self.workspace!r})"
@@ -766,28 +807,42 @@ class Transport:
         return self.api_url + (path if path.endswith("/") or not path else path + "/")
 
     def close(self) -> None:
-        """Close the pooled connections."""
-        self.session.close()
+        """Close the pooled connections (of our own session: the caller's stays open)."""
+        if self.owns_session:
+            self.session.close()
+
+    @property
+    def adapter(self) -> BaseAdapter | None:
+        """The ``requests`` adapter that carries the requests to :attr:`api_url` now
+        (``None`` when none is mounted for its scheme: the requests will say so)."""
+        try:
+            return self.session.get_adapter(self.api_url)
+        except requests.exceptions.InvalidSchema:
+            return None
+
+    @property
+    def pool_maxsize(self) -> int | None:
+        """Connections per host that :attr:`adapter` keeps (``None``: it has no urllib3
+        pool)."""
+        adapter = self.adapter
+        return pool_size(adapter) if adapter is not None else None
 
     def reserve_connections(self, count: int) -> None:
         """Keep at least ``count`` connections per host open for concurrent requests.
 
         Parallel walks and ``get_many`` call this with their number of workers: a pool
         smaller than the number of threads would open and drop a connection per request.
-        The pool only grows: a larger adapter replaces the current one (before the
-        concurrent requests start); the old adapter's idle connections are dropped.
+        The pool only grows, and in place: the adapter mounted for :attr:`api_url` -
+        ours, or one the caller gave or mounted since - stays, with all its settings
+        (see ``_pool``).
         """
         with self._pool_lock:
-            if count <= self.pool_maxsize:
-                return
-            self.pool_maxsize = count
-            # One attempt per adapter call: the retry loop below sees every failure.
-            adapter = WatchedAdapter(pool_connections=4, pool_maxsize=count, max_retries=0)
-            self.session.mount("https://", adapter)
-            self.session.mount("http://", adapter)
+            adapter = self.adapter
+            if adapter is not None:
+                grow_pool(adapter, count)
 
     def _headers(self, workspace_scoped: bool) -> dict[str, str]:
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {} if self.owns_session else _identity_for(self.session)
         if workspace_scoped and self.workspace:
             headers["Workspace"] = self.workspace
         self.creds.before_request(headers)

@@ -1,9 +1,9 @@
 """Cursor walks: pipelined page requests, several partitions at once, merged in order.
 
-A *partition* is a slice of a query that has its own cursor walk (``_partition`` cuts a
-query by dataset and run range).  Partitions are ordered so that concatenating their rows
-gives exactly the rows, in the order, of one walk over the whole query (CONTRACT §5.3); a
-plain walk is a single partition.
+A *partition* (:class:`~cmsdials._resume.Partition`) is a slice of a query that has its
+own cursor walk (``_partition`` cuts a query by dataset and run range).  Partitions are
+ordered so that concatenating their rows gives exactly the rows, in the order, of one walk
+over the whole query (CONTRACT §5.3); a plain walk is a single partition.
 
 Within a partition, pages come one after the other - page k+1's cursor is in page k - but
 decoding does not hold the next request up: the decoder reports page k's ``next`` link
@@ -25,72 +25,31 @@ sockets are shut down) instead of waiting for the server.
 
 from __future__ import annotations
 
-import dataclasses
 import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from cmsdials._filters import PaginatedFilters
 from cmsdials._results import Paginated, next_token_of
+from cmsdials._resume import Partition
 from cmsdials._transport import Cancellation
 
-__all__ = ["FetchPage", "Partition", "Step", "Walk", "WalkState"]
+__all__ = ["FetchPage", "OnNext", "Step", "Walk"]
+
+#: ``on_next(next_url)``: the ``next`` link of the page being decoded, as soon as known.
+OnNext = Callable[[Optional[str]], None]
 
 #: ``fetch(filters, on_next) -> page``: request the page that ``filters`` (with its
 #: ``next_token``) selects; call ``on_next(next_url)`` as soon as the page's ``next``
 #: link is known (possibly more than once, when the request is retried).
-FetchPage = Callable[[PaginatedFilters, Callable[[Optional[str]], None]], Paginated[Any]]
+FetchPage = Callable[[PaginatedFilters, OnNext], Paginated[Any]]
 
-
-@dataclass
-class Partition:
-    """One cursor walk of a query, and how far it got.
-
-    Attributes
-    ----------
-    filters:
-        The query restricted to this slice; its ``next_token`` is where the walk starts.
-    started, next_token, next_url:
-        Whether a page was received, and the cursor / ``next`` link after the last one.
-    done:
-        The last page was received (its ``next`` was null).
-    held:
-        Pages received but not part of the result yet, because an earlier partition is
-        unfinished (kept for ``resume_from``, never fetched twice).
-    """
-
-    filters: PaginatedFilters
-    started: bool = False
-    next_token: str | None = None
-    next_url: str | None = None
-    done: bool = False
-    held: list[Paginated[Any]] = field(default_factory=list)
-
-    def cursor(self) -> str | None:
-        """The ``next_token`` of the next page to fetch."""
-        return self.next_token if self.started else self.filters.next_token
-
-    def copy(self) -> Partition:
-        return dataclasses.replace(self, held=list(self.held))
-
-
-@dataclass
-class WalkState:
-    """The partitions of a ``list_all`` walk: what ``resume_from`` continues."""
-
-    filters: PaginatedFilters
-    partitions: list[Partition]
-
-    def copy(self) -> WalkState:
-        return WalkState(self.filters, [part.copy() for part in self.partitions])
-
-    @property
-    def complete(self) -> bool:
-        return all(part.done for part in self.partitions)
+#: A partition of a walk: its pages are result pages.
+_Part = Partition[Paginated[Any]]
 
 
 @dataclass
@@ -128,7 +87,7 @@ _HANDOFF = 0.005
 class _Chain:
     """The page requests of one partition; each one started by its predecessor."""
 
-    def __init__(self, walk: Walk, index: int, part: Partition) -> None:
+    def __init__(self, walk: Walk, index: int, part: _Part) -> None:
         self.walk = walk
         self.index = index
         self.part = part
@@ -213,7 +172,7 @@ class Walk:
     def __init__(
         self,
         fetch: FetchPage,
-        partitions: list[Partition],
+        partitions: list[_Part],
         *,
         workers: int = 1,
         max_pages: int | None = None,

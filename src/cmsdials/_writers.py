@@ -12,20 +12,25 @@ from __future__ import annotations
 import csv
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
+from typing_extensions import TypeAlias
 
 from cmsdials._optional import require
 from cmsdials._tables import arrow_schema, csv_rows, histogram_schema, histogram_table, model_table
 
+if TYPE_CHECKING:
+    from cmsdials._columns import HistogramColumns
+
 __all__ = ["Chunk", "atomic_output", "write_csv", "write_parquet"]
 
-#: One page (or a whole result) to write: histogram columns, or row models.
-Chunk = tuple[Any, list[Any]]
+#: One page (or a whole result) to write: histogram columns (then no models), or
+#: ``None`` and the row models.
+Chunk: TypeAlias = "tuple[HistogramColumns | None, Sequence[BaseModel]]"
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 The same class as ``cmsdials.Dials``, with the route clients it is made of.
 """
 
-from cmsdials._clients import (
+from cmsdials._dials import Dials
+from cmsdials._route_clients import (
     DatasetIndexClient,
     FileIndexClient,
     LumisectionClient,
@@ -16,7 +17,6 @@ from cmsdials._clients import (
     RunClient,
     WorkspaceClient,
 )
-from cmsdials._dials import Dials
 from cmsdials.auth.base import BaseCredentials
 
 __all__ = [

@@ -35,6 +35,8 @@ requests (it says which arguments make it faster).
 from __future__ import annotations
 
 import contextlib
+import itertools
+from collections.abc import Iterable
 from typing import Any
 
 import requests
@@ -215,12 +217,21 @@ class MixedBinningError(DialsError, ValueError):
 
     def __init__(self, binnings: dict[str, list[tuple[float, ...]]], hint: str) -> None:
         self.binnings = binnings
-        shown = "; ".join(
-            f"{me!r}: {', '.join(map(_binning_text, values))}"
-            for me, values in list(binnings.items())[:5]
+        shown = _first_few(
+            (f"{me!r}: {', '.join(map(_binning_text, values))}" for me, values in binnings.items()),
+            len(binnings),
+            5,
+            " (and {} more MEs)",
         )
-        more = f" (and {len(binnings) - 5} more MEs)" if len(binnings) > 5 else ""
-        super().__init__(f"the rows have several binnings - {shown}{more}. {hint}")
+        super().__init__(f"the rows have several binnings - {shown}. {hint}")
+
+
+def _first_few(texts: Iterable[str], total: int, limit: int, more: str) -> str:
+    """The first ``limit`` of ``total`` ``texts`` joined with ``"; "``, then ``more``
+    (formatted with how many were left out) if any were: a message that names a few
+    failures says how many it does not name."""
+    shown = "; ".join(itertools.islice(texts, limit))
+    return shown + (more.format(total - limit) if total > limit else "")
 
 
 def _binning_text(binning: tuple[float, ...]) -> str:
@@ -248,12 +259,13 @@ class GetManyError(DialsError):
         self.keys = keys
         self.results = results
         self.errors = errors
-        shown = "; ".join(
-            f"{keys[index]!r}: {type(exc).__name__}: {exc}"
-            for index, exc in list(errors.items())[:3]
+        shown = _first_few(
+            (f"{keys[index]!r}: {type(exc).__name__}: {exc}" for index, exc in errors.items()),
+            len(errors),
+            3,
+            "; and {} more",
         )
-        more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
-        super().__init__(f"{len(errors)} of {len(keys)} keys failed - {shown}{more}")
+        super().__init__(f"{len(errors)} of {len(keys)} keys failed - {shown}")
 
 
 class APIError(DialsError, requests.HTTPError):

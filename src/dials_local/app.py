@@ -9,6 +9,9 @@ reaches its endpoint whatever the method, because DIALS authenticates before it 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
@@ -18,12 +21,14 @@ from starlette.responses import Response
 from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from dials_local.api.dispatch import ALL_METHODS, Dispatcher, Endpoint
+from dials_local.api.dispatch import ALL_METHODS, Dispatcher, StarletteEndpoint
 from dials_local.api.keycloak import keycloak_routes
-from dials_local.api.routes import build_routes
+from dials_local.api.routes import build_endpoints
+from dials_local.asgi import not_allowed_detail
 from dials_local.auth import default_authenticator
 from dials_local.auth.pages import page_routes
 from dials_local.auth.service import AuthService
+from dials_local.clock import ServerClock
 from dials_local.db.engines import Database
 from dials_local.middleware import instrument
 from dials_local.render import NOT_FOUND_HTML, html_response, json_response
@@ -93,7 +98,7 @@ class DjangoFallback:
         await response(scope, receive, send)
 
 
-def any_method_route(path: str, endpoint: Endpoint) -> Route:
+def any_method_route(path: str, endpoint: StarletteEndpoint) -> Route:
     """A route whose endpoint receives every method, known to Starlette or not.
 
     Starlette answers a method outside ``methods`` itself, in plain text and before
@@ -109,10 +114,7 @@ async def http_exception_json(request: Request, exc: Exception) -> Response:
     """Starlette's own HTTP errors (405 on the Keycloak and approval-page routes) in the
     contract's error shape instead of Starlette's plain text."""
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        detail = f'Method "{request.method}" not allowed.'
-    else:
-        detail = str(exc.detail)
+    detail = not_allowed_detail(request.method) if exc.status_code == 405 else str(exc.detail)
     return json_response({"detail": detail}, exc.status_code, exc.headers)
 
 
@@ -138,37 +140,53 @@ def ensure_sqlite_statistics(database: Database) -> None:
                 conn.execute(text("ANALYZE"))
 
 
-def create_app(settings: Settings) -> ASGIApp:
+def create_app(settings: Settings, clock: ServerClock | None = None) -> ASGIApp:
     """The dials-local ASGI app for ``settings``, wrapped in the request log, latency
     and fault-injection middleware.
 
     The token signing key is loaded (or created on first start) here, see
-    :mod:`dials_local.auth.keys`.
+    :mod:`dials_local.auth.keys`.  ``clock`` is the time every expiry is judged by (a new
+    :class:`ServerClock` when not given); with ``settings.testing`` the control route
+    ``/_local/clock`` moves it.  The sign-in service's threads stop with the app
+    (lifespan shutdown), so that a server run inside another process leaves none behind.
     """
     database = settings.database
     if settings.create_tables:
         database.create_all()
     ensure_sqlite_statistics(database)
-    auth = AuthService(database, settings.auth)
+    clock = clock or ServerClock()
+    auth = AuthService(database, settings.auth, clock=clock)
     authenticator = default_authenticator(database, auth.tokens.identity)
     dispatcher = Dispatcher(database, authenticator, settings.request_budget)
-    specs = build_routes()
+    endpoints = build_endpoints()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            auth.close()
+
     app = Starlette(
         routes=[
-            *(any_method_route(spec.starlette_path, dispatcher.endpoint(spec)) for spec in specs),
+            *(
+                any_method_route(endpoint.starlette_path, dispatcher.starlette_endpoint(endpoint))
+                for endpoint in endpoints
+            ),
             # Not DIALS routes (no trailing slash, no DRF checks): the approval page behind
             # verification_uri_complete and the Keycloak endpoints of CONTRACT §3.6.
             *page_routes(),
             *keycloak_routes(),
         ],
         exception_handlers={HTTPException: http_exception_json},
+        lifespan=lifespan,
     )
     app.router.redirect_slashes = False
     app.router.default = DjangoFallback(app.router)
     app.state.settings = settings
-    app.state.routes = specs
+    app.state.endpoints = endpoints
     app.state.auth = auth
-    return instrument(app, settings=settings)
+    return instrument(app, settings=settings, clock=clock)
 
 
 __all__ = ["create_app"]

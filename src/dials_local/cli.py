@@ -31,12 +31,14 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from dials_local import __version__
+from dials_local import __version__, argtypes
+from dials_local.paths import ADMIN_HEADER, FAULTS_PATH
 from dials_local.workspaces import WORKSPACE_ROLES, WORKSPACES
 
 if TYPE_CHECKING:  # imported for real inside functions: they need the "local" extra
+    from dials_local.asgi import ASGIApp
     from dials_local.db.engines import Database
 
 DEFAULT_DATA_DIR = Path("dials-data")
@@ -47,6 +49,8 @@ SIZES = ("tiny", "demo", "large")
 #: Environment variables that may carry the secrets of ``serve`` (kept out of ``ps``).
 SECRET_KEY_ENV = "DIALS_LOCAL_SECRET_KEY"
 ADMIN_TOKEN_ENV = "DIALS_LOCAL_ADMIN_TOKEN"
+#: The lines of ``serve``'s log (the request log, errors, uvicorn's own lines).
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 #: Seconds in-flight requests get to finish after SIGTERM/SIGINT before being cancelled
 #: (a ``slow`` fault may hold one for a day; uvicorn would otherwise wait for it).
 SHUTDOWN_GRACE_SECONDS = 2
@@ -73,12 +77,12 @@ INTERRUPTED_EXIT = 130
 #: What ``serve --demo``'s API key is derived from (with the signing key): see _demo_secret.
 DEMO_KEY_PURPOSE = "serve --demo API key"
 
-_FAULTS_HELP = """\
+_FAULTS_HELP = f"""\
 fault-injection rules, comma-separated KIND[:ARG]@K[xN]: inject KIND into every K-th
 request under /api/v1/ (at most N times). KIND: 500 502 503 504 (HTML error pages),
 429 (ARG = Retry-After seconds), reset (connection dropped mid-body), truncate (JSON
 cut in half), slow (ARG = seconds of delay). Example: "503@3,reset@5x1". With --testing,
-rules can be changed at run time with PUT /_local/faults {"spec": "..."}."""
+rules can be changed at run time with PUT {FAULTS_PATH} {{"spec": "..."}}."""
 
 
 def _add_location(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +128,7 @@ def extra_message(extra: str, missing: Sequence[str], purpose: str = "") -> str:
     )
 
 
-def _database(args: argparse.Namespace) -> Database:
+def database_for(args: argparse.Namespace) -> Database:
     """The database the command line names (default: ./dials-data); a bad ``--database-url``
     or a missing PostgreSQL driver is a :class:`CommandError` naming the fix."""
     from dials_local.db.engines import Database, DatabaseUrlError
@@ -159,7 +163,7 @@ def _create_tables(args: argparse.Namespace, database: Database) -> None:
 
 def _open_database(args: argparse.Namespace) -> Database:
     """:func:`_database` with every table created."""
-    database = _database(args)
+    database = database_for(args)
     _create_tables(args, database)
     return database
 
@@ -177,153 +181,13 @@ def _hint(*command: str) -> str:
     return shlex.join(["dials-local", *command])
 
 
-def _non_negative(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
-
-
-def _positive(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
-
-
-def _port(text: str) -> int:
-    """argparse type: a TCP port, 0 (any free port) to 65535."""
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be 0 (any free port) to 65535")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    """argparse type: a number > 0 (seconds, fractions allowed)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
 def _add_auth_options(serve: argparse.ArgumentParser) -> None:
-    """The sign-in options of ``serve`` (tokens, device flow, Keycloak ids)."""
+    """The sign-in options of ``serve`` (tokens, device flow, Keycloak ids, limits), as
+    :class:`~dials_local.settings.AuthSettings` declares them."""
+    from dials_local.options import add_arguments
     from dials_local.settings import AuthSettings
 
-    defaults = AuthSettings()
-    group = serve.add_argument_group(
-        "sign-in",
-        "Tokens are RS256 JWTs signed with a key kept in the data directory "
-        "(jwt-signing-key.pem, created on first start) or, with --database-url, in the "
-        "database. See docs/signin.md.",
-    )
-    group.add_argument(
-        "--access-ttl",
-        type=_positive,
-        default=defaults.access_ttl,
-        metavar="SECONDS",
-        help="access-token lifetime (default: %(default)s)",
-    )
-    group.add_argument(
-        "--refresh-ttl",
-        type=_positive,
-        default=defaults.refresh_ttl,
-        metavar="SECONDS",
-        help="refresh-token lifetime; each refresh issues a new one (default: %(default)s)",
-    )
-    group.add_argument(
-        "--device-ttl",
-        type=_positive,
-        default=defaults.device_ttl,
-        metavar="SECONDS",
-        help="how long a device sign-in code stays valid (default: %(default)s)",
-    )
-    group.add_argument(
-        "--device-interval",
-        type=_positive_float,
-        default=defaults.device_interval,
-        metavar="SECONDS",
-        help="minimum time between two polls of one device code, else slow_down; "
-        "fractions allowed (default: %(default)s)",
-    )
-    group.add_argument(
-        "--leeway",
-        type=_non_negative,
-        default=defaults.leeway,
-        metavar="SECONDS",
-        help="clock skew tolerated when checking token expiry (default: %(default)s, as DIALS)",
-    )
-    group.add_argument(
-        "--realm",
-        default=defaults.realm,
-        help="Keycloak realm served under /auth/realms/REALM/ (default: %(default)s)",
-    )
-    group.add_argument(
-        "--audience",
-        default=defaults.audience,
-        help="the aud claim Bearer tokens must carry (default: %(default)s)",
-    )
-    group.add_argument(
-        "--public-client-id",
-        default=defaults.public_client_id,
-        metavar="ID",
-        help="client id of device sign-ins through the Keycloak endpoints (default: %(default)s)",
-    )
-    group.add_argument(
-        "--key-file",
-        type=Path,
-        metavar="PATH",
-        help="PEM file of the token signing key (created if missing, mode 0600)",
-    )
-    limits = serve.add_argument_group(
-        "sign-in limits",
-        "Bounds on what clients without credentials can make the server do.",
-    )
-    limits.add_argument(
-        "--login-max-failures",
-        type=_positive,
-        default=defaults.login_max_failures,
-        metavar="N",
-        help="failed sign-ins for one user name before a lockout (default: %(default)s)",
-    )
-    limits.add_argument(
-        "--login-max-failures-per-address",
-        type=_positive,
-        default=defaults.login_max_failures_per_address,
-        metavar="N",
-        help="failed sign-ins from one client address before a lockout (default: %(default)s)",
-    )
-    limits.add_argument(
-        "--login-window",
-        type=_positive_float,
-        default=defaults.login_window,
-        metavar="SECONDS",
-        help="the window failed sign-ins are counted in (default: %(default)s)",
-    )
-    limits.add_argument(
-        "--login-lockout",
-        type=_positive_float,
-        default=defaults.login_lockout,
-        metavar="SECONDS",
-        help="how long a locked-out name or address is refused (default: %(default)s)",
-    )
-    limits.add_argument(
-        "--password-hash-workers",
-        type=_positive,
-        default=defaults.password_hash_workers,
-        metavar="N",
-        help="password hashes run at once, 32 MiB each (default: %(default)s)",
-    )
-    limits.add_argument(
-        "--device-grants-per-address",
-        type=_positive,
-        default=defaults.device_grants_per_address,
-        metavar="N",
-        help="pending device sign-ins one client address may have (default: %(default)s)",
-    )
+    add_arguments(serve, AuthSettings)
 
 
 def _add_quiet(parser: argparse.ArgumentParser, what: str) -> None:
@@ -361,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--port",
-        type=_port,
+        type=argtypes.port,
         default=8000,
         help="port to listen on, taken before any other work; 0 picks a free one "
         "(default: %(default)s)",
@@ -397,14 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--max-body-bytes",
-        type=_positive,
+        type=argtypes.positive,
         default=DEFAULT_MAX_BODY_BYTES,
         metavar="N",
         help="largest request body accepted; larger ones get 413 (default: %(default)s)",
     )
     serve.add_argument(
         "--request-budget",
-        type=_positive_float,
+        type=argtypes.positive_float,
         default=DEFAULT_REQUEST_BUDGET_S,
         metavar="SECONDS",
         help="time each request's database work may take; longer statements are "
@@ -413,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--testing",
         action="store_true",
-        help="enable the control routes /_local/* (fault rules at run time), for test "
-        "suites only; they require the admin credential (header X-DIALS-LOCAL-ADMIN), "
+        help="enable the control routes /_local/* (fault rules and the server's clock at "
+        "run time), for test suites only; they require the admin credential (header "
+        f"{ADMIN_HEADER}), "
         f"read from --admin-token-file or ${ADMIN_TOKEN_ENV}, else generated and printed",
     )
     serve.add_argument(
@@ -425,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--latency-ms",
-        type=_non_negative,
+        type=argtypes.non_negative,
         default=0,
         metavar="N",
         help="delay every response by N milliseconds (simulated network)",
@@ -744,7 +609,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         admin_token = _secret(None, args.admin_token_file, ADMIN_TOKEN_ENV)
     except SecretError as error:
         raise CommandError(f"dials-local serve: {error}", 2) from None
-    database = _database(args)  # checks the URL: instant
+    database = database_for(args)  # checks the URL: instant
     listener = listen(args.host, args.port)  # before any long work
     try:
         return _serve(args, database, listener, secret, admin_token)
@@ -760,70 +625,19 @@ def _serve(
     secret: str | None,
     admin_token: str | None,
 ) -> int:
-    import uvicorn
-
-    from dials_local.app import create_app
     from dials_local.auth.api_clients import ApiClientStore
-    from dials_local.auth.users import UserStore
-    from dials_local.middleware import FaultSpecError, json_error_protocol
-    from dials_local.settings import AuthSettings, Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     generated_admin_token = args.testing and not admin_token
     if generated_admin_token:
         admin_token = secrets.token_urlsafe(32)
-    _create_tables(args, database)
-    if args.demo:
-        ensure_seeded(database, size=args.size, policy=KEEP, quiet=args.quiet)
-    else:
-        _warn_if_interrupted(database)
-    store = ApiClientStore(database.service_engine())
-    if secret:
-        store.create("serve --secret-key", secret)
-    elif args.demo:
-        secret = store.create("demo", _demo_secret(database, args.key_file))
-    if args.demo:
-        users = UserStore(database.service_engine())
-        if not users.exists(DEMO_USER):
-            users.save(DEMO_USER, DEMO_PASSWORD)
-    settings = Settings(
-        database=database,
-        latency_ms=args.latency_ms,
-        faults=args.faults,
-        log_requests=not args.no_access_log,
-        create_tables=False,  # done above, before registering the key
-        max_body_bytes=args.max_body_bytes,
-        request_budget=args.request_budget,
-        testing=args.testing,
-        admin_token=admin_token if args.testing else None,
-        auth=AuthSettings(
-            realm=args.realm,
-            public_client_id=args.public_client_id,
-            audience=args.audience,
-            access_ttl=args.access_ttl,
-            refresh_ttl=args.refresh_ttl,
-            device_ttl=args.device_ttl,
-            device_interval=args.device_interval,
-            leeway=args.leeway,
-            key_file=args.key_file,
-            login_max_failures=args.login_max_failures,
-            login_max_failures_per_address=args.login_max_failures_per_address,
-            login_window=args.login_window,
-            login_lockout=args.login_lockout,
-            password_hash_workers=args.password_hash_workers,
-            device_grants_per_address=args.device_grants_per_address,
-        ),
-    )
-    try:
-        app = create_app(settings)
-    except FaultSpecError as error:
-        raise CommandError(f"dials-local serve: --faults: {error}", 2) from None
+    app, secret = prepare_serve(args, database, secret, admin_token)
     port = int(listener.getsockname()[1])  # the real one with --port 0
     host = f"[{args.host}]" if ":" in args.host else args.host
     base_url = f"http://{host}:{port}/"
     if generated_admin_token:
         _print(
-            f"Control routes enabled (--testing): send X-DIALS-LOCAL-ADMIN: {admin_token}",
+            f"Control routes enabled (--testing): send {ADMIN_HEADER}: {admin_token}",
         )
     if args.demo:
         _print(
@@ -849,11 +663,84 @@ def _serve(
         if secret:
             lines.append("  API key:    the one given (--secret-key, its file or variable)")
         else:
-            lines.append(_key_hint(database, store.count()))
+            lines.append(_key_hint(database, ApiClientStore(database.service_engine()).count()))
         _print(*lines)
-    config = uvicorn.Config(
+    config = uvicorn_config(app, args.host, port)
+    try:
+        _announcing_server_class()(config, base_url.rstrip("/")).run(sockets=[listener])
+    except KeyboardInterrupt:
+        # uvicorn shuts down on Ctrl-C, then raises the signal again for the exit code:
+        # the normal way to stop a server, nothing to report.
+        return INTERRUPTED_EXIT
+    return 0
+
+
+def prepare_serve(
+    args: argparse.Namespace,
+    database: Database,
+    secret: str | None,
+    admin_token: str | None,
+) -> tuple[ASGIApp, str | None]:
+    """What ``serve`` does once it holds its port, up to the app: tables, the demo's seed
+    and user, the API key registered; returns the app and the key it accepts (the one
+    given, the demo's, or ``None``).  Also what an in-thread
+    :class:`~dials_local.testing.LocalServer` runs (:mod:`dials_local.server_thread`).
+    """
+    from dials_local.app import create_app
+    from dials_local.auth.api_clients import ApiClientStore
+    from dials_local.auth.users import UserStore
+    from dials_local.faults import FaultSpecError
+    from dials_local.options import from_arguments
+    from dials_local.settings import AuthSettings, Settings
+
+    _create_tables(args, database)
+    if args.demo:
+        ensure_seeded(database, size=args.size, policy=KEEP, quiet=args.quiet)
+    else:
+        _warn_if_interrupted(database)
+    store = ApiClientStore(database.service_engine())
+    if secret:
+        store.create("serve --secret-key", secret)
+    elif args.demo:
+        secret = store.create("demo", _demo_secret(database, args.key_file))
+    if args.demo:
+        users = UserStore(database.service_engine())
+        if not users.exists(DEMO_USER):
+            users.save(DEMO_USER, DEMO_PASSWORD)
+    settings = Settings(
+        database=database,
+        latency_ms=args.latency_ms,
+        faults=args.faults,
+        log_requests=not args.no_access_log,
+        create_tables=False,  # done above, before registering the key
+        max_body_bytes=args.max_body_bytes,
+        request_budget=args.request_budget,
+        testing=args.testing,
+        admin_token=admin_token if args.testing else None,
+        auth=from_arguments(AuthSettings, args),
+    )
+    try:
+        return create_app(settings), secret
+    except FaultSpecError as error:
+        raise CommandError(f"dials-local serve: --faults: {error}", 2) from None
+
+
+def uvicorn_config(app: ASGIApp, host: str, port: int, *, in_thread: bool = False) -> Any:
+    """uvicorn's configuration of ``serve`` (a ``uvicorn.Config``; imported late: the
+    ``local`` extra).
+
+    ``in_thread``: for a server run inside another process (an in-thread
+    :class:`~dials_local.testing.LocalServer`), which must leave that process's logging
+    and event-loop policy as they are: no logging configuration, plain asyncio loops.
+    """
+    import uvicorn
+
+    from dials_local.middleware import json_error_protocol
+
+    host_process: dict[str, Any] = {"log_config": None, "loop": "asyncio"} if in_thread else {}
+    return uvicorn.Config(
         app,
-        host=args.host,
+        host=host,
         port=port,
         access_log=False,  # the middleware logs each request
         log_level="info",
@@ -864,14 +751,8 @@ def _serve(
         # Longer than any client's poll interval (5 s by default): with uvicorn's 5 s, a
         # poll reusing a connection as the server closes it failed with RemoteDisconnected.
         timeout_keep_alive=75,
+        **host_process,
     )
-    try:
-        _announcing_server_class()(config, base_url.rstrip("/")).run(sockets=[listener])
-    except KeyboardInterrupt:
-        # uvicorn shuts down on Ctrl-C, then raises the signal again for the exit code:
-        # the normal way to stop a server, nothing to report.
-        return INTERRUPTED_EXIT
-    return 0
 
 
 def _announcing_server_class() -> type:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from dials_local import argtypes
 from dials_local.db.budget import DEFAULT_REQUEST_BUDGET_S
 from dials_local.db.engines import Database
 from dials_local.middleware import DEFAULT_MAX_BODY_BYTES
+from dials_local.options import OptionGroup, setting
 
 #: Production identifiers (CONTRACT §3.6), so that unmodified clients work unchanged.
 DEFAULT_REALM = "cern"
@@ -15,46 +19,119 @@ DEFAULT_PUBLIC_CLIENT_ID = "cms-dials-prod-public-app"
 DEFAULT_AUDIENCE = "cms-dials-prod-confidential-app"
 
 
+#: The two groups of sign-in options in ``dials-local serve --help``.
+SIGN_IN = OptionGroup(
+    "sign-in",
+    "Tokens are RS256 JWTs signed with a key kept in the data directory "
+    "(jwt-signing-key.pem, created on first start) or, with --database-url, in the "
+    "database. See docs/signin.md.",
+)
+SIGN_IN_LIMITS = OptionGroup(
+    "sign-in limits", "Bounds on what clients without credentials can make the server do."
+)
+
+
+def _seconds(
+    default: float,
+    help: str,
+    group: OptionGroup = SIGN_IN,
+    parse: Callable[[str], float] = argtypes.positive,
+) -> Any:
+    """A lifetime or a window, in seconds (whole ones unless ``parse`` allows fractions)."""
+    return setting(default, help, group, type=parse, metavar="SECONDS")
+
+
+def _count(default: int, help: str) -> Any:
+    """A positive bound of the sign-in limits."""
+    return setting(default, help, SIGN_IN_LIMITS, type=argtypes.positive, metavar="N")
+
+
 @dataclass
 class AuthSettings:
-    """How dials-local issues and checks tokens (``serve --realm/--audience/--*-ttl/...``).
+    """How dials-local issues and checks tokens.
 
-    Holds no secret: the signing key is read from ``key_file``, the data directory or the
-    service database when the app is built (:mod:`dials_local.auth.keys`).
+    Each field with an option is ``dials-local serve --<field-name>`` (its help text is
+    its documentation; :mod:`dials_local.options`).  Holds no secret: the signing key is
+    read from ``key_file``, the data directory or the service database when the app is
+    built (:mod:`dials_local.auth.keys`).  Lifetimes and windows are in seconds.
     """
 
-    #: Keycloak realm served under ``/auth/realms/<realm>/`` (token ``iss``).
-    realm: str = DEFAULT_REALM
-    #: The public client that runs device flows (C241's ``client_id``).
-    public_client_id: str = DEFAULT_PUBLIC_CLIENT_ID
-    #: The DIALS confidential client id: the ``aud`` every Bearer token must carry.
-    audience: str = DEFAULT_AUDIENCE
-    #: Access-token lifetime, seconds.
-    access_ttl: int = 300
-    #: Refresh-token lifetime, seconds (each refresh issues a new one).
-    refresh_ttl: int = 36000
-    #: Device-code lifetime, seconds (Keycloak's default).
-    device_ttl: int = 600
-    #: Minimum seconds between two polls of one device code (else ``slow_down``).
-    device_interval: float = 5.0
-    #: Clock skew tolerated on ``exp``/``nbf``, seconds (jwcrypto's default, as DIALS).
-    leeway: int = 60
-    #: PEM file of the signing key (default: in the data directory or the database).
-    key_file: Path | None = None
-    #: Failed sign-ins for one user name, within ``login_window``, before a lockout.
-    login_max_failures: int = 5
-    #: Failed sign-ins from one client address, within ``login_window``, before a lockout.
-    login_max_failures_per_address: int = 20
-    #: The window failed sign-ins are counted in, seconds.
-    login_window: float = 900.0
-    #: How long a locked-out name or address is refused (right password too), seconds.
-    login_lockout: float = 300.0
-    #: Password hashes (scrypt, 32 MiB each) run at once, on threads of their own.
-    password_hash_workers: int = 2
+    access_ttl: int = _seconds(300, "access-token lifetime (default: %(default)s)")
+    refresh_ttl: int = _seconds(
+        36000, "refresh-token lifetime; each refresh issues a new one (default: %(default)s)"
+    )
+    #: Keycloak's default.
+    device_ttl: int = _seconds(
+        600, "how long a device sign-in code stays valid (default: %(default)s)"
+    )
+    device_interval: float = _seconds(
+        5.0,
+        "minimum time between two polls of one device code, else slow_down; "
+        "fractions allowed (default: %(default)s)",
+        parse=argtypes.positive_float,
+    )
+    #: Applied to ``exp``/``nbf``: jwcrypto's default, as DIALS.
+    leeway: int = _seconds(
+        60,
+        "clock skew tolerated when checking token expiry (default: %(default)s, as DIALS)",
+        parse=argtypes.non_negative,
+    )
+    #: Also the token ``iss`` (``<base_url>auth/realms/<realm>``).
+    realm: str = setting(
+        DEFAULT_REALM,
+        "Keycloak realm served under /auth/realms/REALM/ (default: %(default)s)",
+        SIGN_IN,
+    )
+    #: The DIALS confidential client id.
+    audience: str = setting(
+        DEFAULT_AUDIENCE, "the aud claim Bearer tokens must carry (default: %(default)s)", SIGN_IN
+    )
+    #: C241's ``client_id``.
+    public_client_id: str = setting(
+        DEFAULT_PUBLIC_CLIENT_ID,
+        "client id of device sign-ins through the Keycloak endpoints (default: %(default)s)",
+        SIGN_IN,
+        metavar="ID",
+    )
+    #: Default: in the data directory, or the database.
+    key_file: Path | None = setting(  # noqa: RUF009 (a dataclasses.field, as for the others)
+        None,
+        "PEM file of the token signing key (created if missing, mode 0600)",
+        SIGN_IN,
+        type=Path,
+        metavar="PATH",
+    )
+    #: Counted within ``login_window``.
+    login_max_failures: int = _count(
+        5, "failed sign-ins for one user name before a lockout (default: %(default)s)"
+    )
+    login_max_failures_per_address: int = _count(
+        20, "failed sign-ins from one client address before a lockout (default: %(default)s)"
+    )
+    login_window: float = _seconds(
+        900.0,
+        "the window failed sign-ins are counted in (default: %(default)s)",
+        SIGN_IN_LIMITS,
+        argtypes.positive_float,
+    )
+    #: The right password is refused too during a lockout.
+    login_lockout: float = _seconds(
+        300.0,
+        "how long a locked-out name or address is refused (default: %(default)s)",
+        SIGN_IN_LIMITS,
+        argtypes.positive_float,
+    )
+    #: Password hashes are scrypt, on threads of their own.
+    password_hash_workers: int = _count(
+        2, "password hashes run at once, 32 MiB each (default: %(default)s)"
+    )
     #: Sign-ins that may wait for a hashing thread; more are refused with 503 at once.
+    #: (No option: a bound that only tests change.)
     password_hash_queue: int = 16
-    #: Pending device grants one client address may have; more get 429.
-    device_grants_per_address: int = 20
+    #: More get 429.
+    device_grants_per_address: int = _count(
+        20, "pending device sign-ins one client address may have (default: %(default)s)"
+    )
 
 
 @dataclass

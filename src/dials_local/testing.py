@@ -9,10 +9,14 @@ an offline DIALS the way this project's own test suite does::
         dials = Dials(Credentials(token=server.secret_key), base_url=server.base_url)
         ...
 
-The server is a separate process speaking real HTTP on a free loopback port; faults are
-injected by the server itself (:meth:`LocalServer.set_faults`), never by patching clients.
-It runs with testing enabled (``serve --testing``) and its own random admin credential;
-secrets reach it through environment variables, never its command line (``ps``).
+The server is a separate process speaking real HTTP on a free loopback port, or with
+``in_thread=True`` the same server run by uvicorn in a thread of the calling process (no
+process to start: quicker, for tests that do not signal or inspect the process).  Faults
+are injected by the server itself (:meth:`LocalServer.set_faults`), never by patching
+clients, and its clock can be moved (:meth:`LocalServer.advance_clock`) so that tests of
+expiry need not sleep.  It runs with testing enabled (``serve --testing``) and its own
+random admin credential; secrets reach it through environment variables, never its command
+line (``ps``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,12 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
+
+from dials_local.paths import ADMIN_HEADER, API_PREFIX, CLOCK_PATH, FAULTS_PATH
+
+if TYPE_CHECKING:  # imported when a server is started in a thread: the "local" extra
+    from dials_local.server_thread import ServerThread
 
 __all__ = [
     "ADMIN_HEADER",
@@ -47,8 +56,6 @@ __all__ = [
 
 #: Header that carries API-client secret keys (CONTRACT §3.2).
 SECRET_HEADER = "X-CLIENT-SECRET"
-#: Header that carries the admin credential of the control routes (``/_local/*``).
-ADMIN_HEADER = "X-DIALS-LOCAL-ADMIN"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -94,21 +101,33 @@ def _run_cli(*args: str, progress: bool = False) -> None:
         )
 
 
-def _seeded_size(path: Path) -> str | None:
-    """The size of the complete seed recorded in the data directory (the record ``seed``
-    and ``serve --demo`` use, :mod:`dials_local.data.seed_state`), else ``None``.
+def _seeded_size(location: Path | str) -> str | None:
+    """The size of the complete seed recorded in a data directory (or the database a URL
+    names): the record ``seed`` and ``serve --demo`` use (:mod:`dials_local.data.seed_state`);
+    else ``None``.
 
-    Read in this process to spare a subprocess per server start; ``None`` without the
-    ``local`` extra, so that the ``seed`` command runs and says what to install.
+    Read in this process to spare a subprocess per server start.  ``None`` whenever it
+    cannot be read here (no ``local`` extra or driver, a bad URL, a database that does not
+    answer), so that the ``seed`` command runs and says what is wrong.
     """
     try:
+        from sqlalchemy.exc import SQLAlchemyError
+
         from dials_local.data.seed_state import read_record
-        from dials_local.db.engines import Database
+        from dials_local.db.engines import Database, DatabaseUrlError
     except ImportError:
         return None
-    database = Database(data_dir=path)
+    try:
+        if isinstance(location, Path):
+            database = Database(data_dir=location)
+        else:
+            database = Database.from_url(location)
+    except DatabaseUrlError:
+        return None
     try:
         record = read_record(database)
+    except (SQLAlchemyError, ImportError):
+        return None
     finally:
         database.dispose()
     return record.size if record is not None and record.complete else None
@@ -164,6 +183,11 @@ class LocalServer:
         Show the progress of a first seed on stderr (a seed is silent otherwise, as test
         suites want; an example or a notebook wants to see why the first start takes a
         while).
+    in_thread:
+        Run the server in a thread of this process instead of a process of its own
+        (:mod:`dials_local.server_thread`: same arguments, app, uvicorn settings and log
+        file).  It starts in a fraction of the time, but shares this process's GIL, and
+        there is no :attr:`process` to signal.  Needs the ``local`` extra in this process.
     """
 
     def __init__(
@@ -182,6 +206,7 @@ class LocalServer:
         testing: bool = True,
         admin_token: str | None = None,
         progress: bool = False,
+        in_thread: bool = False,
     ) -> None:
         self._own_dir = data_dir is None and database_url is None
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -197,13 +222,21 @@ class LocalServer:
         self.testing = testing
         self.admin_token = admin_token or secrets.token_urlsafe(32)
         self.progress = progress
+        self.in_thread = in_thread
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self._log_file: IO[bytes] | None = None
+        self._thread: ServerThread | None = None
 
     def __repr__(self) -> str:  # never shows the secret
-        state = "running" if self.process is not None else "stopped"
-        return f"<LocalServer {self.base_url if self.port else '(no port)'} {state}>"
+        state = "running" if self.running else "stopped"
+        where = "in a thread" if self.in_thread else "in a process"
+        return f"<LocalServer {self.base_url if self.port else '(no port)'} {where} {state}>"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server has been started and not stopped."""
+        return self.process is not None or self._thread is not None
 
     @property
     def base_url(self) -> str:
@@ -212,7 +245,8 @@ class LocalServer:
 
     @property
     def api_url(self) -> str:
-        return self.base_url + "api/v1/"
+        """``http://host:port/api/v1/``, the API root."""
+        return self.base_url + API_PREFIX.lstrip("/")
 
     def start(self) -> LocalServer:
         """Seed if needed, start the server and wait until it answers.
@@ -221,7 +255,7 @@ class LocalServer:
         with the command's last output lines) or ``TimeoutError``; either way nothing is
         left running and a temporary data directory is removed.
         """
-        if self.process is not None:
+        if self.running:
             return self
         try:
             self._start()
@@ -236,21 +270,16 @@ class LocalServer:
         location: list[str]
         if self.database_url is not None:
             location = ["--database-url", self.database_url]
-            _run_cli(
-                "seed", "--database-url", self.database_url, "--size", self.size, "--if-empty",
-                progress=self.progress,
-            )  # fmt: skip
+            if _seeded_size(self.database_url) is None:  # as --if-empty: any size will do
+                _run_cli(
+                    "seed", "--database-url", self.database_url, "--size", self.size,
+                    "--if-empty", progress=self.progress,
+                )  # fmt: skip
         else:
             assert self.data_dir is not None
             seed_data_dir(self.data_dir, self.size, progress=self.progress)
             location = ["--data-dir", str(self.data_dir)]
-        self.port = self.port or free_port(self.host)
-        args = [
-            "serve",
-            "--host", self.host,
-            "--port", str(self.port),
-            *location,
-        ]  # fmt: skip
+        args = ["--host", self.host, *location]
         if self.testing:
             args.append("--testing")
         if self.faults:
@@ -258,8 +287,36 @@ class LocalServer:
         if self.latency_ms:
             args += ["--latency-ms", str(self.latency_ms)]
         args += list(self.extra_args)
-        log_dir = self.data_dir if self.data_dir is not None else Path(tempfile.gettempdir())
-        self.log_path = log_dir / f"dials-local-{self.port}.log"
+        if self.in_thread:
+            self._start_thread(args)
+        else:
+            self._start_process(args)
+
+    def _start_thread(self, args: list[str]) -> None:
+        from dials_local.server_thread import ServerThread, ServerThreadError
+
+        self.log_path = self._log_dir() / f"dials-local-thread-{secrets.token_hex(4)}.log"
+        try:
+            # Port 0: the socket is bound in this process, so none other can take it.
+            self._thread = ServerThread(
+                ["--port", str(self.port or 0), *args],
+                secret=self.secret_key,
+                admin_token=self.admin_token if self.testing else None,
+                log_path=self.log_path,
+            )
+            self._thread.start(self.startup_timeout)
+        except ServerThreadError as error:
+            tail = self.log_tail(ERROR_TAIL_LINES)
+            last = f"; its last lines:\n{tail}" if tail else ""
+            raise LocalServerError(f"{error}{last}") from None
+        self.port = self._thread.port
+
+    def _log_dir(self) -> Path:
+        return self.data_dir if self.data_dir is not None else Path(tempfile.gettempdir())
+
+    def _start_process(self, args: list[str]) -> None:
+        self.port = self.port or free_port(self.host)
+        self.log_path = self._log_dir() / f"dials-local-{self.port}.log"
         # 0600 like the server's own files: the log may sit in the data directory.
         descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._log_file = os.fdopen(descriptor, "wb")
@@ -270,7 +327,10 @@ class LocalServer:
             "DIALS_LOCAL_ADMIN_TOKEN": self.admin_token,
         }
         self.process = subprocess.Popen(
-            _cli(*args), stdout=self._log_file, stderr=subprocess.STDOUT, env=env
+            _cli("serve", "--port", str(self.port), *args),
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         self._wait_ready()
 
@@ -287,7 +347,9 @@ class LocalServer:
                 with urllib.request.urlopen(self.api_url, timeout=2) as response:
                     if response.status == 200:
                         return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+            except OSError:
+                # Not answering yet: refused, reset, or timed out (on Python 3.9
+                # socket.timeout is an OSError but not a TimeoutError).
                 pass
             time.sleep(0.05)
         tail = self.log_tail(ERROR_TAIL_LINES)
@@ -301,23 +363,51 @@ class LocalServer:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def set_faults(self, spec: str | None) -> dict[str, object]:
+    def _control(self, path: str, document: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET a control route, or PUT ``document`` to it; its JSON answer."""
+        request = urllib.request.Request(
+            self.base_url + path.lstrip("/"),
+            data=None if document is None else json.dumps(document).encode(),
+            method="GET" if document is None else "PUT",
+            headers={"Content-Type": "application/json", ADMIN_HEADER: self.admin_token},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            result: dict[str, Any] = json.loads(response.read())
+            return result
+
+    def set_faults(self, spec: str | None) -> dict[str, Any]:
         """Replace the server's fault rules at run time (``None`` clears them).
 
         Counters restart, so ``"503@3"`` fails the 3rd, 6th, ... request from now on.
         See ``dials-local serve --help`` for the rule syntax.  Needs ``testing=True``.
         """
-        request = urllib.request.Request(
-            self.base_url + "_local/faults",
-            data=json.dumps({"spec": spec or ""}).encode(),
-            method="PUT",
-            headers={"Content-Type": "application/json", ADMIN_HEADER: self.admin_token},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            result: dict[str, object] = json.loads(response.read())
-            return result
+        return self._control(FAULTS_PATH, {"spec": spec or ""})
+
+    def advance_clock(self, seconds: float) -> dict[str, float]:
+        """Move the server's clock ``seconds`` forward (backward if negative), as if that
+        much time had passed for everything that expires: access and refresh tokens,
+        device codes, approval-page sessions, sign-in lockouts.  Answers ``{"now": ...,
+        "offset": ...}``.  Needs ``testing=True``.
+
+        The clock stays moved until :meth:`reset_clock` (or the server stops): tests that
+        share a server should reset it when done.
+        """
+        return self._control(CLOCK_PATH, {"advance": seconds})
+
+    def reset_clock(self) -> dict[str, float]:
+        """Put the server's clock back to the real time."""
+        return self._control(CLOCK_PATH, {"offset": 0})
+
+    def clock(self) -> dict[str, float]:
+        """The server's clock: ``{"now": <epoch seconds>, "offset": <seconds ahead>}``."""
+        return self._control(CLOCK_PATH)
 
     def stop(self) -> None:
+        """Stop the server (a process: SIGTERM, then SIGKILL after 10 s) and remove a
+        temporary data directory."""
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
         if self.process is not None:
             self.process.terminate()
             try:

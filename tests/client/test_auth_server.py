@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -325,10 +326,16 @@ def test_device_token_pending_then_approved(signin: LocalServer, kind: str) -> N
     assert token.token_type == "Bearer" and token.expires_in == 3
 
 
+def _pools(adapter: requests.adapters.BaseAdapter) -> Any:
+    """The urllib3 pools of a mounted adapter (a ``RecentlyUsedContainer``)."""
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    return adapter.poolmanager.pools
+
+
 def test_with_block_closes_the_pooled_connections(signin: LocalServer) -> None:
     with dials_client(signin) as auth:
         auth.new_device()
-        pools = [adapter.poolmanager.pools for adapter in auth.session.adapters.values()]
+        pools = [_pools(adapter) for adapter in auth.session.adapters.values()]
         assert sum(len(p) for p in pools) == 1  # the connection to the server
     assert sum(len(p) for p in pools) == 0
 
@@ -621,3 +628,61 @@ def test_no_secrets_in_logs(
     for secret in (token.access_token, token.refresh_token):
         assert secret not in caplog.text
         assert secret not in repr(creds) and secret not in repr(token)
+
+
+# -- the two kinds of identity provider ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["dials", "keycloak"])
+def test_refreshed_tokens_are_for_dials_in_both_modes(
+    signin: LocalServer, kind: str, tmp_path: Path
+) -> None:
+    """Keycloak issues device and refreshed tokens to the public application: each one is
+    exchanged for the DIALS audience.  DIALS' own routes issue DIALS tokens directly."""
+    approver = Approver()
+    auth = (dials_client if kind == "dials" else keycloak_client)(signin, announce=approver)
+    first = auth.device_auth_flow()
+    approver.join()
+    refreshed = auth.refresh_token(refresh_token=first.refresh_token)
+    assert refreshed.issuer is auth and refreshed.access_token != first.access_token
+    for tok in (first, refreshed):
+        claims = jwt.decode(tok.access_token, options={"verify_signature": False})
+        assert claims["aud"] == "cms-dials-prod-confidential-app"
+        assert claims["preferred_username"] == USER
+    creds = Credentials.from_authclient_token(refreshed, cache_dir=tmp_path, client=auth)
+    rows = Dials(creds, base_url=signin.base_url).dataset_index.list(DatasetIndexFilters())
+    assert rows.results
+
+
+def test_settings_changed_after_construction_take_effect(signin: LocalServer) -> None:
+    """As in 2.x, the attributes are the settings: each request reads them."""
+    dials = AuthClient(base_url="http://127.0.0.1:9/")  # nothing listens there
+    dials.base_url = signin.base_url
+    assert dials.cache_key == signin.base_url + "api/v1/"
+    assert dials.new_device().verification_uri_complete.startswith(signin.base_url)
+    keycloak = AuthClient(realm="cern")  # production's Keycloak
+    keycloak.keycloak_url = signin.base_url + "auth/"
+    assert keycloak.cache_key.startswith(signin.base_url + "auth/realms/cern/#")
+    assert keycloak.new_device().verification_uri_complete.startswith(signin.base_url)
+    keycloak.client_id = "no-such-client"
+    with pytest.raises(InvalidClientError):
+        keycloak.new_device()
+
+
+def test_mode_and_repr_name_the_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIALS_BASE_URL", raising=False)
+    dials = AuthClient(base_url="http://127.0.0.1:8000")
+    assert dials.mode == "dials"
+    assert repr(dials) == "AuthClient(base_url='http://127.0.0.1:8000/')"
+    keycloak = AuthClient(realm="cms")
+    assert keycloak.mode == "keycloak"
+    assert repr(keycloak) == (
+        "AuthClient(keycloak_url='https://auth.cern.ch/auth/', realm='cms', "
+        "client_id='cms-dials-prod-public-app', audience='cms-dials-prod-confidential-app')"
+    )
+    with pytest.raises(AttributeError):
+        keycloak.mode = "dials"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="not both"):
+        AuthClient(base_url="http://127.0.0.1:8000/", realm="cern")
+    with pytest.raises(ValueError, match=r"keycloak_url='http://127\.0\.0\.1:8000/auth/'"):
+        dials.api_access_token("robot", "secret")  # DIALS' routes have no such grant

@@ -102,7 +102,7 @@ def test_expiry_uses_an_earlier_exp_claim_within_tolerance() -> None:
     assert expiry(jwt_with_exp(sent.timestamp() - 600), 3, sent) == sent + timedelta(seconds=3)
     # A later claim, an opaque token, garbage: the local estimate.
     assert expiry(jwt_with_exp(sent.timestamp() + 60), 3, sent) == sent + timedelta(seconds=3)
-    for opaque in ("opaque", "a.b.c", "a..c", jwt_with_exp(True)):  # type: ignore[arg-type]
+    for opaque in ("opaque", "a.b.c", "a..c", jwt_with_exp(True)):  # exp: a bool, no number
         assert expiry(opaque, 3, sent) == sent + timedelta(seconds=3)
 
 

@@ -21,7 +21,7 @@ from cmsdials import Dials
 from cmsdials.filters import LumisectionHistogram1DFilters, LumisectionHistogram2DFilters
 
 #: th2 rows of several MEs with different binnings (the per-row path), and of one.
-MIXED_TH2 = {"me__regex": "PXBarrel", "ls_number": 78, "page_size": 50}
+MIXED_TH2: dict[str, Any] = {"me__regex": "PXBarrel", "ls_number": 78, "page_size": 50}
 
 
 @pytest.fixture(scope="module")

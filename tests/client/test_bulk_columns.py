@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import sys
 from typing import Any
 
@@ -11,11 +13,13 @@ import orjson
 import pytest
 from bulk_support import dumped, histogram_rows
 from client_support import DATASET_ID, LS, RUN, TH1_ME, Truth
+from pydantic import BaseModel
 
 from cmsdials import Dials, HistogramArray
 from cmsdials._decode import ReusableParser, decode_histogram_page
 from cmsdials._layout import LAYOUT_1D, LAYOUT_2D
 from cmsdials._tables import INCUMBENT_FRAME_COLUMNS
+from cmsdials.clients.h1d.models import PaginatedLumisectionHistogram1DList
 from cmsdials.clients.h2d.models import PaginatedLumisectionHistogram2DList
 from cmsdials.errors import (
     MissingDependencyError,
@@ -30,7 +34,7 @@ from cmsdials.filters import (
 )
 from dials_local.db import schema
 
-PXBARREL = {"me__regex": "PXBarrel", "ls_number": 78}
+PXBARREL: dict[str, Any] = {"me__regex": "PXBarrel", "ls_number": 78}
 
 
 def _page(rows: list[dict[str, Any]], next_url: str | None = None) -> bytes:
@@ -84,8 +88,6 @@ def test_known_bins_1d_hist() -> None:
     row = {k: v for k, v in _th2_row().items() if not k.startswith("y_")}
     row["data"] = [1.0, 0.0, 2.0]
     head, columns = decode_histogram_page(_page([row]), LAYOUT_1D)
-    from cmsdials.clients.h1d.models import PaginatedLumisectionHistogram1DList
-
     result = PaginatedLumisectionHistogram1DList.from_columns(head.next, None, columns)
     (h,) = result.to_hist()
     assert h.values().tolist() == [1.0, 0.0, 2.0] and len(h.axes) == 1
@@ -197,10 +199,10 @@ def test_other_routes_convert_from_models(dials: Dials) -> None:
 
 def test_results_are_built_lazily_from_the_columns(dials: Dials) -> None:
     page = dials.h2d.list(LumisectionHistogram2DFilters(page_size=5))
-    assert "results" not in object.__getattribute__(page, "__dict__")
+    assert "results" not in vars(page)
     assert page.num_rows == 5
     page.to_numpy(by_me=True)
-    assert "results" not in object.__getattribute__(page, "__dict__")  # still no models
+    assert "results" not in vars(page)  # still no models
     row = page.results[0]
     assert row == dials.h2d.get(row.dataset_id, row.run_number, row.ls_number, row.me_id)
     assert isinstance(row.data[0][0], float) and isinstance(row.x_bin, int)
@@ -219,6 +221,59 @@ def test_conversions_follow_changes_to_results(dials: Dials) -> None:
     assert data.to_numpy().data.shape[0] == 3  # type: ignore[union-attr]
 
 
+def test_conversions_read_the_columns_until_results_change(dials: Dials) -> None:
+    page = dials.h1d.list(LumisectionHistogram1DFilters(me=TH1_ME, run_number=RUN, page_size=6))
+    decoded = page.histogram_columns()
+    rows = page.results
+    page.results = rows  # the same list, the same rows: still what the columns hold
+    assert page.histogram_columns() is decoded
+    rows.reverse()  # in place
+    reversed_ = page.histogram_columns()
+    assert reversed_ is not decoded
+    assert reversed_.columns["ls_number"].tolist() == [row.ls_number for row in rows]
+    assert page.to_numpy().ls_number.tolist() == [row.ls_number for row in rows]  # type: ignore[union-attr]
+
+
+class Holder(BaseModel):
+    """A model of the caller's that holds a result (serialized through it)."""
+
+    page: PaginatedLumisectionHistogram1DList
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda page: page.model_dump()["results"],
+        lambda page: json.loads(page.model_dump_json())["results"],
+        lambda page: dict(page)["results"],
+        lambda page: pickle.loads(pickle.dumps(page)).results,
+        lambda page: copy.copy(page).results,
+        lambda page: copy.deepcopy(page).results,
+        lambda page: page.model_copy(update={"next": None}).results,
+        lambda page: Holder(page=page).model_dump()["page"]["results"],
+    ],
+    ids=["dump", "dump_json", "dict", "pickle", "copy", "deepcopy", "model_copy", "nested"],
+)
+def test_every_way_of_reading_a_result_sees_its_rows(dials: Dials, read: Any) -> None:
+    filters = LumisectionHistogram1DFilters(me=TH1_ME, run_number=RUN, page_size=4)
+    lazy = dials.h1d.list(filters)
+    assert "results" not in vars(lazy)  # nothing built yet
+    rows = [row if isinstance(row, dict) else row.model_dump() for row in read(lazy)]
+    assert rows == [row.model_dump() for row in dials.h1d.list(filters).results]
+    assert len(rows) == 4
+
+
+def test_repr_shows_the_rows(dials: Dials) -> None:
+    lazy = dials.h1d.list(LumisectionHistogram1DFilters(me=TH1_ME, page_size=2))
+    assert "results=[LumisectionHistogram1D(" in repr(lazy)
+
+
+def test_results_keep_their_serialization_schema() -> None:
+    schema_ = PaginatedLumisectionHistogram2DList.model_json_schema(mode="serialization")
+    assert schema_["required"] == ["next", "previous", "results"]
+    assert schema_["properties"]["results"]["items"] == {"$ref": "#/$defs/LumisectionHistogram2D"}
+
+
 def test_equality_ignores_how_rows_were_decoded(dials: Dials) -> None:
     filters = LumisectionHistogram1DFilters(me=TH1_ME, run_number=RUN, ls_number__lte=5)
     a, b = dials.h1d.list(filters), dials.h1d.list(filters)
@@ -228,7 +283,12 @@ def test_equality_ignores_how_rows_were_decoded(dials: Dials) -> None:
 
 
 def test_results_equal_the_pydantic_decode_of_the_same_bytes(dials: Dials) -> None:
-    params = {"dataset_id": DATASET_ID, "run_number": RUN, "ls_number": LS, "page_size": 40}
+    params: dict[str, Any] = {
+        "dataset_id": DATASET_ID,
+        "run_number": RUN,
+        "ls_number": LS,
+        "page_size": 40,
+    }
     page = dials.h2d.list(LumisectionHistogram2DFilters(**params))
     headers = dials.h2d.transport.creds.headers()
     body = dials.session.get(dials.api_url + "th2/", params=params, headers=headers).content
@@ -311,7 +371,8 @@ def test_without_numpy_extra_pages_take_the_model_path(
     monkeypatch.setattr(cmsdials._decode, "columnar_available", lambda: False)
     monkeypatch.setattr(cmsdials._collect, "columnar_available", lambda: False)
     slow = dials.h2d.list_all(filters, workers=2)
-    assert slow._columns is None and "results" in object.__getattribute__(slow, "__dict__")
+    # Columns leave `results` to be built on first use; models are there from the start.
+    assert "results" not in vars(fast) and "results" in vars(slow)
     assert slow.results == fast.results
     assert np.array_equal(slow.to_numpy().data, fast.to_numpy().data)  # type: ignore[union-attr]
 

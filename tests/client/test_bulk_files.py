@@ -112,26 +112,27 @@ def test_interrupted_writer_never_leaves_a_partial_file(
     path = tmp_path / "maps.parquet"
     faults("slow:1.5@3x1")  # the 3rd page is slow: time to interrupt the writer
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
+    # The with block closes the pipes (and waits for the process) however the test ends.
+    with subprocess.Popen(
         [sys.executable, "-c", _WRITER, target.base_url, target.secret, str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _leftovers(tmp_path) and time.monotonic() < deadline:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            time.sleep(0.02)
-        assert _leftovers(tmp_path), "the writer should have started its temporary file"
-        time.sleep(0.3)  # pages 1-2 written, page 3 pending
-        assert not path.exists()
-        process.send_signal(how)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    ) as process:
+        try:
+            deadline = time.monotonic() + 30
+            while not _leftovers(tmp_path) and time.monotonic() < deadline:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                time.sleep(0.02)
+            assert _leftovers(tmp_path), "the writer should have started its temporary file"
+            time.sleep(0.3)  # pages 1-2 written, page 3 pending
+            assert not path.exists()
+            process.send_signal(how)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     assert process.returncode != 0
     assert not path.exists()
     if how == signal.SIGINT:  # KeyboardInterrupt: the temporary file is removed too

@@ -570,7 +570,11 @@ def test_golden_json_example(jetmet: Dials, known: Truth | None) -> None:
 def test_cert_and_golden_json_post_form(jetmet: Dials) -> None:
     # The newer DIALS only takes the POST form (answering 405 to GET); the client switches
     # after a 405.  Both forms must give the same documents.
-    args = {"model_id__in": [20, 19], "dataset_id__in": [15042670], "run_number__in": JETMET_RUNS}
+    args: dict[str, Any] = {
+        "model_id__in": [20, 19],
+        "dataset_id__in": [15042670],
+        "run_number__in": JETMET_RUNS,
+    }
     by_get = (jetmet.ml_bad_lumis.cert_json(**args), jetmet.ml_bad_lumis.golden_json(**args))
     jetmet.ml_bad_lumis._post_only = True
     by_post = (jetmet.ml_bad_lumis.cert_json(**args), jetmet.ml_bad_lumis.golden_json(**args))

@@ -13,6 +13,7 @@ import itertools
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,7 +53,7 @@ from cmsdials.errors import (
 SECRET = "s3cret-key-never-elsewhere"
 CLIENT_SECRET = "client-secret-never-elsewhere"
 RUNS = "/api/v1/run/"
-EMPTY_PAGE = {"next": None, "previous": None, "results": []}
+EMPTY_PAGE: dict[str, Any] = {"next": None, "previous": None, "results": []}
 CREDENTIAL_HEADERS = ("x-client-secret", "authorization", "cookie")
 
 
@@ -402,7 +403,7 @@ def test_device_polling_survives_a_server_restart() -> None:
 def test_dials_local_keeps_connections_longer_than_a_poll_interval(target: Any) -> None:
     if target.server is None:
         pytest.skip("needs the session's dials-local")
-    parts = requests.utils.urlparse(target.base_url)
+    parts = urllib.parse.urlparse(target.base_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
         conn.request("GET", "/api/v1/auth/new-device/")

@@ -85,6 +85,23 @@ def test_resume_after_max_pages_gives_exactly_the_whole(dials: Dials) -> None:
     assert keys(again.results, *TH) == keys(whole.results, *TH)
 
 
+@pytest.mark.parametrize(
+    ("route", "query"),
+    [("h1d", ONE_RUN), ("lumi", {"run_number": RUN})],  # rows as columns, rows as models
+)
+def test_resume_from_a_list_page_continues_its_query(
+    dials: Dials, route: str, query: dict[str, Any]
+) -> None:
+    client = getattr(dials, route)
+    filters = client.route.filters(**query, page_size=9)
+    whole = client.list_all(filters)
+    first = client.list(filters)
+    assert first.next is not None and len(whole.results) > 18
+    # No filters given: the page's own query is continued after its cursor.
+    resumed = client.list_all(resume_from=first)
+    assert resumed.results == whole.results and resumed.next is None
+
+
 def test_resume_after_injected_reset(dials: Dials, faults: Any) -> None:
     filters = LumisectionHistogram1DFilters(**ONE_RUN, page_size=8)
     whole = dials.h1d.list_all(filters)
@@ -120,7 +137,7 @@ def test_failure_without_keep_failed_raises(dials: Dials, faults: Any) -> None:
 def test_resume_from_must_be_the_same_route(dials: Dials) -> None:
     runs = dials.run.list_all(RunFilters(page_size=2), max_pages=1)
     with pytest.raises(TypeError, match="PaginatedLumisectionList"):
-        dials.lumi.list_all(resume_from=runs)
+        dials.lumi.list_all(resume_from=runs)  # type: ignore[arg-type]  # wrong route on purpose
 
 
 def test_progress_without_a_total_counts_rows(

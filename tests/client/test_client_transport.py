@@ -264,7 +264,9 @@ def test_one_connection_for_a_walk_and_all_routes(creds: Credentials, target: An
     dials.run.list()
     dials.lumi.get(DATASET_ID, RUN, LS)
     dials.mes.list()
-    pools = dials.session.get_adapter(dials.api_url).poolmanager.pools
+    adapter = dials.session.get_adapter(dials.api_url)
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    pools = adapter.poolmanager.pools
     assert len(pools) == 1
     # RecentlyUsedContainer cannot be iterated directly (thread safety).
     (pool,) = (pools[key] for key in pools.keys())  # noqa: SIM118
@@ -274,7 +276,9 @@ def test_one_connection_for_a_walk_and_all_routes(creds: Credentials, target: An
 def test_with_block_closes_the_pool(creds: Credentials, target: Any) -> None:
     with Dials(creds, base_url=target.base_url) as dials:
         dials.run.list()
-        pools = dials.session.get_adapter(dials.api_url).poolmanager.pools
+        adapter = dials.session.get_adapter(dials.api_url)
+        assert isinstance(adapter, requests.adapters.HTTPAdapter)
+        pools = adapter.poolmanager.pools
         assert len(pools) == 1
     assert len(pools) == 0
 

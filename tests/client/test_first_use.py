@@ -116,7 +116,7 @@ def test_th1_bar_total_is_the_mes_count_from_the_start(
 def test_th2_bar_total_is_the_sum_of_lumisection_counts(
     dials: Dials, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    where = {"dataset_id": DATASET_ID, "run_number": RUN}
+    where: dict[str, Any] = {"dataset_id": DATASET_ID, "run_number": RUN}
     lumis = dials.lumi.list_all(LumisectionFilters(**where, page_size=500)).results
     expected = sum(ls.th2_count for ls in lumis)
     capsys.readouterr()
@@ -260,8 +260,7 @@ def test_hint_before_thousands_of_small_requests(dials: Dials) -> None:
 def test_hint_without_a_total_comes_at_the_thousandth_request(dials: Dials) -> None:
     # Progress off: no total asked for; the walk itself says it when it gets there.
     seen = 0
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with pytest.warns(PerformanceWarning) as caught:
         for seen, _ in enumerate(  # noqa: B007
             dials.lumi.stream(LumisectionFilters(page_size=1), enable_progress=False).pages(), 1
         ):
@@ -274,8 +273,8 @@ def test_hint_without_a_total_comes_at_the_thousandth_request(dials: Dials) -> N
 
 
 def test_hint_is_given_once_per_call_site(dials: Dials) -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # past Python's own once-per-location filter
+    # pytest.warns records every warning, past Python's own once-per-location filter.
+    with pytest.warns(PerformanceWarning) as caught:
         for page_size in (5, 10):  # one line, two queries
             pages = dials.h1d.stream({"page_size": page_size}, enable_progress=True).pages()
             next(pages)
@@ -328,25 +327,26 @@ _SLOW = 60
 def _interrupt(target: Any, tmp_path: Path, call: str, workers: int, sig: int) -> Any:
     script = tmp_path / "interrupted.py"
     script.write_text(_INTERRUPTED)
-    process = subprocess.Popen(
+    # The with block closes the pipes (and waits for the process) however the test ends.
+    with subprocess.Popen(
         [sys.executable, str(script), target.base_url, target.secret, call, str(workers)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "WALKING"
-        time.sleep(1.5)  # well into the walk: pages arrived, slow requests in flight
-        assert process.poll() is None, "the walk ended before the signal"
-        sent = time.monotonic()
-        process.send_signal(sig)
-        out, err = process.communicate(timeout=30)
-        return process.returncode, out, err, time.monotonic() - sent
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "WALKING"
+            time.sleep(1.5)  # well into the walk: pages arrived, slow requests in flight
+            assert process.poll() is None, "the walk ended before the signal"
+            sent = time.monotonic()
+            process.send_signal(sig)
+            out, err = process.communicate(timeout=30)
+            return process.returncode, out, err, time.monotonic() - sent
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 @pytest.mark.parametrize(
@@ -407,7 +407,7 @@ def test_misspelt_filter_names_the_closest(model: Any, typo: str, meant: str) ->
 
 def test_deprecated_spelling_is_never_suggested() -> None:
     with pytest.raises(UnknownFilterError) as caught:
-        LumisectionHistogram1DFilters(ls_number_lte=3)
+        LumisectionHistogram1DFilters(ls_number_lte=3)  # type: ignore[call-arg]  # typo on purpose
     assert caught.value.suggestions[0] == "ls_number__lte"
     assert "ls_numbet__lte" not in caught.value.suggestions
 
@@ -456,15 +456,17 @@ def test_misspelt_keyword_names_the_closest(dials: Dials, call: Any, meant: str)
 
 def test_misspelt_keyword_of_dials_names_the_closest(target: Any, creds: Credentials) -> None:
     with pytest.raises(UnknownArgumentError, match="did you mean 'workspace'"):
-        Dials(creds, base_url=target.base_url, worksapce="tracker")
+        Dials(  # type: ignore[call-arg]  # a typo on purpose
+            creds, base_url=target.base_url, worksapce="tracker"
+        )
 
 
 def test_filter_given_as_a_keyword_is_told_where_it_goes(dials: Dials) -> None:
     with pytest.raises(UnknownArgumentError) as caught:
-        dials.h1d.list_all(me=TH1_ME)
+        dials.h1d.list_all(me=TH1_ME)  # type: ignore[call-arg]  # a filter as a keyword on purpose
     assert "'me' is a filter: pass it in filters=" in str(caught.value)
     with pytest.raises(UnknownArgumentError) as caught:
-        dials.h1d.list_all(me_nme=TH1_ME)
+        dials.h1d.list_all(me_nme=TH1_ME)  # type: ignore[call-arg]  # a typo on purpose
     assert caught.value.suggestions == ["me"] and "filters=" in str(caught.value)
 
 

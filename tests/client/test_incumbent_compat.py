@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
 import requests
@@ -59,7 +60,9 @@ def test_get_params_are_sent(tracker: Dials) -> None:
     sent = _record(tracker.session)
     row = tracker.run.get(DATASET_ID, RUN, params={"fields": "run_number", "x": 1})
     assert row.run_number == RUN
-    query = requests.utils.urlparse(sent[-1].url).query
+    url = sent[-1].url
+    assert url is not None
+    query = urllib.parse.urlparse(url).query
     assert sorted(query.split("&")) == ["fields=run_number", "x=1"]
 
 

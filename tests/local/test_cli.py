@@ -129,12 +129,16 @@ def start_serve(*args: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def stop_process(process: subprocess.Popen[str]) -> None:
+    """Stop it, then close its pipes (left open they are a ResourceWarning)."""
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    for pipe in (process.stdin, process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def test_serve_demo_prints_a_working_key_and_curl_example(

@@ -179,7 +179,7 @@ def test_no_error_ever_is_401_or_challenges(any_server: LocalServer) -> None:
 def test_a_pattern_only_postgresql_rejects_is_a_400_there(any_server: LocalServer) -> None:
     """Python accepts named groups, PostgreSQL's ARE syntax does not: the database's
     refusal becomes a 400 naming the parameter instead of a 500."""
-    params = {"me__regex": "(?P<x>PX)Barrel", "page_size": 1}
+    params: dict[str, str | int] = {"me__regex": "(?P<x>PX)Barrel", "page_size": 1}
     response = session(any_server).get(any_server.api_url + "th1/", params=params, timeout=10)
     if any_server.database_url is None:
         assert response.status_code == 200  # SQLite runs Python's re.search

@@ -109,7 +109,7 @@ def test_control_route_requires_a_credential_and_rejects_bad_specs(faulty: Local
 
 
 def test_faults_and_latency_from_the_command_line(tiny_data_dir: Path) -> None:
-    with LocalServer(tiny_data_dir, faults="504@2", latency_ms=300) as local:
+    with LocalServer(tiny_data_dir, faults="504@2", latency_ms=300, in_thread=True) as local:
         started = time.monotonic()
         first = get(local)
         elapsed = time.monotonic() - started
@@ -119,7 +119,7 @@ def test_faults_and_latency_from_the_command_line(tiny_data_dir: Path) -> None:
 
 
 def test_one_log_line_per_request_without_secrets(tiny_data_dir: Path) -> None:
-    with LocalServer(tiny_data_dir) as local:
+    with LocalServer(tiny_data_dir, in_thread=True) as local:
         response = get(local, "lumisection/?page_size=3")
         assert response.status_code == 200
         get(local, "no-such-route/")

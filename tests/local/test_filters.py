@@ -216,7 +216,10 @@ def _names_of(items: list[Any], key: str) -> list[str]:
 
 def test_c241_model_filters(any_server: LocalServer) -> None:
     models = rows(any_server, JETMET, "dim_ml_models_index")
-    ids = lambda found: [m["id"] for m in found]  # noqa: E731
+
+    def ids(found: list[dict[str, Any]]) -> list[int]:
+        return [m["id"] for m in found]
+
     target = models[0]["target_me"]
     expected = [
         m["model_id"] for m in models if target in _names_of(_items(m["input_signature"]), "me")

@@ -340,7 +340,7 @@ def test_progress_on_a_terminal_is_a_bar(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "dials_local.cli", "ingest", "--workspace", "csc",
          "--table", "dataset-index", str(rows), "--data-dir", str(tmp_path / "d")],
-        stdout=subprocess.PIPE, stderr=secondary,
+        stdout=subprocess.DEVNULL, stderr=secondary,
     )  # fmt: skip
     os.close(secondary)
     shown = b""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database,
     root = tmp_path_factory.mktemp("ingest")
     data_dir = root / "data"
     database = Database(data_dir=data_dir)
+    steps: list[tuple[str, Callable[[Path, list[dict[str, Any]]], Path], str, list[dict[str, Any]]]]
     steps = [
         ("dataset-index", write_jsonl, "datasets.jsonl", DATASETS),
         ("file-index", write_parquet, "files.parquet", FILES),
@@ -200,7 +201,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database,
 def test_ingested_rows_are_served_over_http(loaded: tuple[Database, Path]) -> None:
     _, data_dir = loaded
     # No marker needed: LocalServer seeds only an empty directory (seed --if-empty).
-    with LocalServer(data_dir) as server:
+    with LocalServer(data_dir, in_thread=True) as server:
 
         def get(route: str) -> Any:
             response = requests.get(
@@ -445,7 +446,7 @@ def test_ingest_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
                 (r.run_number, r.ls_number): (r.th1_count, r.th2_count)
                 for r in conn.execute(select(fact_lumisection))
             }
-            mes = {r.me: r.count for r in conn.execute(select(dim_monitoring_elements))}
+            mes = {r.me: r._mapping["count"] for r in conn.execute(select(dim_monitoring_elements))}
         assert counts[(367112, 2)] == (1, 1) and counts[(390000, 1)] == (1, 0)
         assert mes == {MAP: 2, CHARGE: 3, "My/Folder/counts": 1}
     finally:

@@ -132,7 +132,7 @@ def test_a_body_within_the_limit_still_reaches_the_route(server: LocalServer) ->
 
 
 def test_max_body_bytes_is_settable(tiny_data_dir: Path) -> None:
-    with LocalServer(tiny_data_dir, extra_args=("--max-body-bytes", "10")) as local:
+    with LocalServer(tiny_data_dir, extra_args=("--max-body-bytes", "10"), in_thread=True) as local:
         url = local.api_url + "auth/device-token/"
         assert requests.post(url, data=b"device_code", timeout=10).status_code == 413
         small = requests.post(url, data=b"x=1", timeout=10)
@@ -140,26 +140,33 @@ def test_max_body_bytes_is_settable(tiny_data_dir: Path) -> None:
 
 
 def test_control_routes_are_404_without_testing(tiny_data_dir: Path) -> None:
-    with LocalServer(tiny_data_dir, testing=False) as local:
-        url = local.base_url + "_local/faults"
-        for headers in ({ADMIN_HEADER: local.admin_token}, {SECRET_HEADER: local.secret_key}):
-            response = requests.put(url, json={"spec": "slow:86400@1"}, headers=headers, timeout=10)
-            assert response.status_code == 404
-            assert response.headers["Content-Type"].startswith("text/html")
+    with LocalServer(tiny_data_dir, testing=False, in_thread=True) as local:
+        controls = {"_local/faults": {"spec": "slow:86400@1"}, "_local/clock": {"advance": 1e6}}
+        for path, body in controls.items():
+            for headers in ({ADMIN_HEADER: local.admin_token}, {SECRET_HEADER: local.secret_key}):
+                response = requests.put(
+                    local.base_url + path, json=body, headers=headers, timeout=10
+                )
+                assert response.status_code == 404
+                assert response.headers["Content-Type"].startswith("text/html")
         assert _api_get(local).status_code == 200  # no rule was set
 
 
 def test_control_routes_need_the_admin_credential_not_an_api_key(server: LocalServer) -> None:
     url = server.base_url + "_local/faults"
+    clock = server.base_url + "_local/clock"
     wrong = [{}, {ADMIN_HEADER: "wrong"}, {SECRET_HEADER: server.secret_key}]
     for headers in wrong:
         response = requests.put(url, json={"spec": "slow:86400@1"}, headers=headers, timeout=10)
         assert response.status_code == 403
         assert response.json()["code"] == "not_allowed"
+        moved = requests.put(clock, json={"advance": 1e6}, headers=headers, timeout=10)
+        assert moved.status_code == 403 and moved.json()["code"] == "not_allowed"
     assert _api_get(server).status_code == 200  # not slowed: no rule was set
     right = requests.get(url, headers={ADMIN_HEADER: server.admin_token}, timeout=10)
     assert right.status_code == 200
     assert right.json()["spec"] == ""
+    assert server.clock()["offset"] == 0  # not moved either
 
 
 def test_sigterm_stops_a_server_with_a_request_hanging_in_a_slow_rule(

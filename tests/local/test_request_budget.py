@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from starlette.requests import Request
 from test_hostile_input import TRACKER, beside_bystander
 
-from dials_local.api.context import DB_WORK, ApiError, Call, db_work_limit
+from dials_local.api.context import DB_WORK, Call, ErrorAnswer, db_work_limit
 from dials_local.db.budget import BudgetExceeded, bounded
 from dials_local.db.engines import Database
 from dials_local.listing.params import QueryParams
@@ -127,7 +127,7 @@ def test_a_request_that_waits_its_whole_budget_for_the_database_is_a_503(
         assert taken == db_work_limit()
         call = _call(tiny_data_dir, BUDGET_S)
         started = time.monotonic()
-        with pytest.raises(ApiError) as raised, call.connect():
+        with pytest.raises(ErrorAnswer) as raised, call.connect():
             pass
         took = time.monotonic() - started
     finally:

@@ -379,7 +379,10 @@ def test_workspace_header_selects_the_database(any_server: LocalServer) -> None:
     tracker = [r["dataset_id"] for r in rows(any_server, TRACKER, "fact_dataset_index")][:10]
     jetmet = [r["dataset_id"] for r in rows(any_server, JETMET, "fact_dataset_index")][:10]
     assert tracker != jetmet
-    ids = lambda body: [item["dataset_id"] for item in body["results"]]  # noqa: E731
+
+    def ids(body: dict[str, Any]) -> list[int]:
+        return [item["dataset_id"] for item in body["results"]]
+
     assert ids(get(any_server, "dataset-index/")) == tracker
     assert ids(get(any_server, "dataset-index/", workspace="jetmet")) == jetmet
     s = session(any_server)

@@ -19,8 +19,8 @@ from sqlalchemy import Connection, func, select
 
 from dials_local.data.catalog import workspace_mes
 from dials_local.data.generator import SIZES, SeedSummary, seed
+from dials_local.data.me_specs import me_spec
 from dials_local.data.plan import profile_includes, size_plan
-from dials_local.data.shapes import me_spec
 from dials_local.db.engines import Database
 from dials_local.db.schema import (
     dim_ml_models_index,
@@ -165,7 +165,9 @@ def test_counters_are_consistent(tiny: tuple[Database, SeedSummary], workspace: 
             ):
                 per_me[me_id] += n
         mes = conn.execute(select(dim_monitoring_elements)).all()
-        assert {m.me_id: m.count for m in mes if m.count} == dict(per_me)
+        # ``count`` is also a tuple method of Row: read the column through the mapping.
+        counted = {m.me_id: m._mapping["count"] for m in mes if m._mapping["count"]}
+        assert counted == dict(per_me)
         dims = {m.me_id: m.dim for m in mes}
         for table, dim in ((fact_th1, 1), (fact_th2, 2)):
             used = set(conn.execute(select(table.c.me_id).distinct()).scalars())

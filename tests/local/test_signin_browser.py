@@ -12,7 +12,6 @@ import base64
 import html
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -22,6 +21,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+from dials_local.auth.sessions import SESSION_TTL
 from dials_local.auth.users import UserStore
 from dials_local.db.engines import Database
 from dials_local.testing import LocalServer
@@ -32,11 +32,12 @@ JETMET_ROLE = "cms-dqm-runregistry-offline-jme-certifiers"
 # -- shared helpers ---------------------------------------------------------------------
 
 
-def signin_server(data_dir: Path, *extra: str) -> LocalServer:
+def signin_server(data_dir: Path, *extra: str, in_thread: bool = True) -> LocalServer:
     """A started server on ``data_dir`` with a fast device flow (0.3 s poll interval) and
-    no expiry leeway, plus ``extra`` serve arguments."""
+    no expiry leeway, plus ``extra`` serve arguments.  In a thread of the test process
+    unless a test needs a process of its own (its memory, signals)."""
     args = ("--device-interval", "0.3", "--leeway", "0", *extra)
-    return LocalServer(data_dir, extra_args=args).start()
+    return LocalServer(data_dir, extra_args=args, in_thread=in_thread).start()
 
 
 def add_user(server: LocalServer, name: str, roles: tuple[str, ...] = ()) -> None:
@@ -180,9 +181,13 @@ def poll(server: LocalServer, device_code: object) -> requests.Response:
 # -- the page ---------------------------------------------------------------------------
 
 
+#: The lifetime of device codes (``--device-ttl``'s default, Keycloak's).
+DEVICE_TTL = 600
+
+
 @pytest.fixture(scope="module")
 def pages(tiny_data_dir: Path) -> Iterator[LocalServer]:
-    local = signin_server(tiny_data_dir, "--device-ttl", "2")
+    local = signin_server(tiny_data_dir)
     add_user(local, "pageuser")
     try:
         yield local
@@ -246,6 +251,19 @@ def test_a_signed_in_browser_goes_straight_to_approval_and_can_sign_out(
     assert page.title.startswith("Sign in")
 
 
+def test_a_sign_in_on_the_page_lasts_an_hour_of_the_server_clock(pages: LocalServer) -> None:
+    browser = Browser(pages.base_url)
+    first = start_device(pages)
+    browser.sign_in_and_decide(str(first["verification_uri_complete"]), "pageuser", "deny")
+    pages.advance_clock(SESSION_TTL - 60)
+    page = browser.open(str(start_device(pages)["verification_uri_complete"]))
+    assert page.title.startswith("Allow access")  # still signed in a minute before the end
+    pages.advance_clock(61)
+    page = browser.open(str(start_device(pages)["verification_uri_complete"]))
+    assert page.title.startswith("Sign in")  # the browser's cookie is kept; the server
+    # refuses the session it carries
+
+
 def test_the_code_can_be_typed_in_any_spelling(pages: LocalServer) -> None:
     started = start_device(pages)
     code = str(started["verification_uri_complete"]).split("user_code=")[1]
@@ -266,10 +284,12 @@ def test_unknown_and_expired_codes_get_a_clear_page(pages: LocalServer) -> None:
     hostile = browser.open("/device?user_code=%3Cscript%3Ealert(1)%3C/script%3E")
     assert hostile.status == 404 and "<script>" not in hostile.response.text
 
-    started = start_device(pages)  # this server's codes live 2 s
+    started = start_device(pages)
     url = str(started["verification_uri_complete"])
     page = browser.open(url)
-    time.sleep(2.2)
+    pages.advance_clock(DEVICE_TTL - 5)
+    assert browser.open(url).status == 200  # still valid 5 s before its end
+    pages.advance_clock(5)
     expired = browser.open(url)
     assert expired.status == 410 and expired.title.startswith("Code expired")
     assert "has expired" in expired.text
@@ -316,7 +336,7 @@ def test_forms_without_the_right_csrf_token_are_refused(pages: LocalServer) -> N
     browser.http.cookies.set("dials_local_session", f"{edited}.{mac}", path="/device")
     tampered = browser.submit(consent, "/device/decision", button="approve")
     assert tampered.status == 403
-    time.sleep(0.35)  # the poll interval of this server
+    pages.advance_clock(0.35)  # the poll interval of this server
     assert poll(pages, started["device_code"]).json()["code"] == "authorization_pending"
 
 

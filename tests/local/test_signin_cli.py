@@ -3,11 +3,13 @@ signing key's storage (file mode, stability across restarts, PostgreSQL)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import stat
 import subprocess
 import sys
 import threading
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,10 @@ from test_signin_browser import Browser, poll, start_device
 from dials_local.auth.keys import KEY_FILE_NAME, load_or_create_key_file
 from dials_local.auth.service import AuthService
 from dials_local.auth.users import UserStore, verify_password
-from dials_local.cli import main
+from dials_local.cli import build_parser, main
 from dials_local.db.engines import Database
 from dials_local.db.schema import signing_keys, users
+from dials_local.options import command_line_fields, from_arguments
 from dials_local.settings import AuthSettings
 from dials_local.testing import LocalServer
 
@@ -171,3 +174,35 @@ def test_demo_prints_a_login_that_works(tiny_data_dir: Path) -> None:
         tokens = poll(demo, started["device_code"]).json()
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
         assert requests.get(demo.api_url + "run/", headers=headers, timeout=10).status_code == 200
+
+
+# -- the sign-in settings, declared once --------------------------------------------------
+
+
+def _serve_args(*args: str) -> argparse.Namespace:
+    return build_parser().parse_args(["serve", *args])
+
+
+def test_every_sign_in_setting_but_the_hash_queue_is_a_serve_option() -> None:
+    with_options = {field.name for field, _ in command_line_fields(AuthSettings)}
+    assert with_options == {field.name for field in fields(AuthSettings)} - {"password_hash_queue"}
+    # Without options: exactly the dataclass's defaults.
+    assert from_arguments(AuthSettings, _serve_args()) == AuthSettings()
+
+
+def test_sign_in_options_reach_the_settings() -> None:
+    given = _serve_args(
+        "--access-ttl", "7", "--realm", "lab", "--key-file", "/keys/k.pem",
+        "--login-lockout", "2.5", "--device-interval", "0.3", "--leeway", "0",
+        "--public-client-id", "my-app", "--device-grants-per-address", "3",
+    )  # fmt: skip
+    assert from_arguments(AuthSettings, given) == AuthSettings(
+        access_ttl=7,
+        realm="lab",
+        key_file=Path("/keys/k.pem"),
+        login_lockout=2.5,
+        device_interval=0.3,
+        leeway=0,
+        public_client_id="my-app",
+        device_grants_per_address=3,
+    )

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -84,7 +84,7 @@ def test_device_flow_end_to_end(device_server: LocalServer) -> None:
     assert fast.json()["code"] == "slow_down" and fast.json()["detail"]
 
     Browser(server.base_url).sign_in_and_decide(url, "jet")
-    time.sleep(0.35)
+    server.advance_clock(0.35)  # past the poll interval
     answer = poll(server, started["device_code"])
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "no-store"
@@ -186,7 +186,13 @@ def test_deny_gives_access_denied(device_server: LocalServer) -> None:
 def test_missing_fields_get_drf_plain_text(
     device_server: LocalServer, route: str, name: str
 ) -> None:
-    for kwargs in ({}, {"json": {}}, {"json": {name: ""}}, {"data": {"other": "x"}}):
+    bodies: list[dict[str, Any]] = [
+        {},
+        {"json": {}},
+        {"json": {name: ""}},
+        {"data": {"other": "x"}},
+    ]
+    for kwargs in bodies:
         response = requests.post(device_server.api_url + route, timeout=10, **kwargs)
         assert response.status_code == 400
         assert response.headers["content-type"] == "text/html; charset=utf-8"
@@ -240,16 +246,20 @@ def test_tokens_never_reach_the_server_log(device_server: LocalServer) -> None:
     assert "eyJ" not in log
 
 
+#: Lifetimes of the expiry test's server: device code, access token, refresh token.
+CODE_TTL, ACCESS_TTL, REFRESH_TTL = 60, 120, 180
+
+
 @pytest.fixture(scope="module")
 def short_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_data_dir: Path
 ) -> Iterator[LocalServer]:
-    """Tokens and codes that expire within seconds."""
+    """Tokens and codes with lifetimes of their own (reached by moving the clock)."""
     local = signin_server(
         tiny_data_dir,
-        "--device-ttl", "2",
-        "--access-ttl", "2",
-        "--refresh-ttl", "3",
+        "--device-ttl", str(CODE_TTL),
+        "--access-ttl", str(ACCESS_TTL),
+        "--refresh-ttl", str(REFRESH_TTL),
     )  # fmt: skip
     add_user(local, "brief")
     try:
@@ -259,21 +269,28 @@ def short_server(
 
 
 def test_expiry_of_codes_access_and_refresh_tokens(short_server: LocalServer) -> None:
-    expiring = start_device(short_server)
-    assert expiring["expires_in"] == 2
-    tokens = sign_in(short_server, "brief")
-    assert (tokens["expires_in"], tokens["refresh_expires_in"]) == (2, 3)
+    server = short_server
+    expiring = start_device(server)
+    assert expiring["expires_in"] == CODE_TTL
+    tokens = sign_in(server, "brief")
+    assert (tokens["expires_in"], tokens["refresh_expires_in"]) == (ACCESS_TTL, REFRESH_TTL)
     headers = bearer(tokens["access_token"])
-    assert requests.get(short_server.api_url + "run/", headers=headers, timeout=10).ok
-    time.sleep(3.2)
-    answer = poll(short_server, expiring["device_code"])
+    assert requests.get(server.api_url + "run/", headers=headers, timeout=10).ok
+
+    server.advance_clock(CODE_TTL + 1)  # the code has expired, the access token has not
+    answer = poll(server, expiring["device_code"])
     assert answer.status_code == 400
     assert answer.json() == {"detail": "The device code has expired", "code": "expired_token"}
-    expired = requests.get(short_server.api_url + "run/", headers=headers, timeout=10)
+    assert requests.get(server.api_url + "run/", headers=headers, timeout=10).ok
+
+    server.advance_clock(ACCESS_TTL - CODE_TTL)  # the access token has expired (no leeway)
+    expired = requests.get(server.api_url + "run/", headers=headers, timeout=10)
     assert expired.status_code == 403
     assert expired.json() == {"detail": "Access token has expired.", "code": "access_token_expired"}
+
+    server.advance_clock(REFRESH_TTL - ACCESS_TTL)  # and so has the refresh token
     refresh = requests.post(
-        short_server.api_url + "auth/refresh-token/",
+        server.api_url + "auth/refresh-token/",
         json={"refresh_token": tokens["refresh_token"]},
         timeout=10,
     )
@@ -281,11 +298,29 @@ def test_expiry_of_codes_access_and_refresh_tokens(short_server: LocalServer) ->
     assert refresh.json() == {"detail": "Token is not active", "code": "invalid_grant"}
 
 
+def test_a_refresh_token_works_until_its_end(short_server: LocalServer) -> None:
+    tokens = sign_in(short_server, "brief")
+    short_server.advance_clock(REFRESH_TTL - 2)  # the access token is long gone
+    expired = requests.get(
+        short_server.api_url + "run/", headers=bearer(tokens["access_token"]), timeout=10
+    )
+    assert expired.json()["code"] == "access_token_expired"
+    refresh = requests.post(
+        short_server.api_url + "auth/refresh-token/",
+        json={"refresh_token": tokens["refresh_token"]},
+        timeout=10,
+    )
+    assert refresh.status_code == 200, refresh.text
+    renewed = bearer(refresh.json()["access_token"])
+    assert requests.get(short_server.api_url + "run/", headers=renewed, timeout=10).ok
+
+
 def test_device_flow_and_rotation_on_postgresql(postgres_url: str) -> None:
     """Grants, users and refresh tokens in PostgreSQL's service schema."""
     with LocalServer(
         database_url=postgres_url,
         extra_args=("--device-interval", "0.3", "--leeway", "0"),
+        in_thread=True,
     ) as server:
         add_user(server, "pgjet", (JETMET_ROLE,))
         tokens = sign_in(server, "pgjet")

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
 from test_signin_browser import JETMET_ROLE, Browser, add_user, signin_server
 
@@ -96,7 +96,7 @@ def test_device_flow_exchange_and_refresh(keycloak: LocalServer) -> None:
     oauth_error(token(keycloak, **poll), 400, "slow_down")
 
     Browser(keycloak.base_url).sign_in_and_decide(device["verification_uri_complete"], "kcjet")
-    time.sleep(0.35)
+    keycloak.advance_clock(0.35)  # past the poll interval
     answer = token(keycloak, **poll)
     assert answer.status_code == 200
     public = answer.json()
@@ -205,6 +205,38 @@ def test_exchange_refusals(keycloak: LocalServer) -> None:
     )
 
 
+def test_an_expired_public_token_is_not_exchanged_but_its_refresh_token_works(
+    keycloak: LocalServer,
+) -> None:
+    device = post(keycloak, "protocol/openid-connect/auth/device", client_id=PUBLIC).json()
+    Browser(keycloak.base_url).sign_in_and_decide(device["verification_uri_complete"], "kcjet")
+    public = token(
+        keycloak, client_id=PUBLIC, grant_type=DEVICE_GRANT, device_code=device["device_code"]
+    ).json()
+    exchange = {
+        "client_id": PUBLIC,
+        "grant_type": EXCHANGE_GRANT,
+        "subject_token_type": ACCESS_TYPE,
+        "audience": AUDIENCE,
+    }
+    try:
+        # This server tolerates no clock skew (--leeway 0): 1 s past the lifetime is late.
+        keycloak.advance_clock(public["expires_in"] + 1)
+        late = token(keycloak, **exchange, subject_token=public["access_token"])
+        oauth_error(late, 400, "invalid_token")
+        renewed = token(
+            keycloak,
+            client_id=PUBLIC,
+            grant_type="refresh_token",
+            refresh_token=public["refresh_token"],
+        )
+        assert renewed.status_code == 200, renewed.text
+        fresh = token(keycloak, **exchange, subject_token=renewed.json()["access_token"])
+        assert fresh.status_code == 200, fresh.text
+    finally:
+        keycloak.reset_clock()  # the module's other tests share this server
+
+
 def test_client_credentials(keycloak: LocalServer) -> None:
     form = {"grant_type": "client_credentials", "client_id": "kc-bot", "client_secret": BOT_SECRET}
     answer = post(keycloak, "api-access/token", **form, audience=AUDIENCE)
@@ -251,6 +283,7 @@ def test_keys_discovery_and_unknown_realms(keycloak: LocalServer) -> None:
     (jwk,) = jwks["keys"]
     assert jwk["kty"] == "RSA" and jwk["alg"] == "RS256" and "d" not in jwk  # public only
     public_key = RSAAlgorithm.from_jwk(json.dumps(jwk))
+    assert isinstance(public_key, RSAPublicKey)
     body = post(
         keycloak,
         "api-access/token",

@@ -33,7 +33,7 @@ from dials_local.auth.throttle import SignInThrottle, Throttled
 from dials_local.db.engines import SERVICE_SQLITE_FILE
 from dials_local.testing import SECRET_HEADER, LocalServer
 
-LOCKOUT = 2.0  # seconds: short, so that the test can wait for its end
+LOCKOUT = 300.0  # seconds (the default): the tests move the server's clock past it
 
 
 def login_page(server: LocalServer) -> tuple[Browser, Page]:
@@ -65,7 +65,7 @@ def limited(tiny_data_dir: Path) -> Iterator[LocalServer]:
         local.stop()
 
 
-GRANT_TTL = 2  # seconds
+GRANT_TTL = 600  # seconds (the default): the test moves the server's clock past it
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,6 @@ def test_user_lockout_after_five_failures_refuses_even_the_right_password(
     for _ in range(5):
         page = browser.submit(page, "/device/login", username="victim", password="guess")
         assert page.status == 401 and "Wrong user name or password." in page.text
-    started = time.monotonic()
     locked = browser.submit(page, "/device/login", username="victim", password="guess")
     assert locked.status == 429
     assert "Too many failed sign-in attempts. Try again in" in locked.text
@@ -105,14 +104,17 @@ def test_user_lockout_after_five_failures_refuses_even_the_right_password(
     other = other_browser.submit(other_page, "/device/login", username="other", password=PASSWORD)
     assert other.status == 200 and other.title.startswith("Allow access")
 
-    time.sleep(max(0.0, LOCKOUT + 0.2 - (time.monotonic() - started)))
-    after = browser.submit(right, "/device/login", username="victim", password=PASSWORD)
+    limited.advance_clock(LOCKOUT - 10)
+    still = browser.submit(right, "/device/login", username="victim", password=PASSWORD)
+    assert still.status == 429 and 1 <= retry_after(still) <= 10
+    limited.advance_clock(10.2)
+    after = browser.submit(still, "/device/login", username="victim", password=PASSWORD)
     assert after.status == 200 and after.title.startswith("Allow access"), after.text
     assert after.response.history[0].status_code == 303
 
 
 def test_address_lockout_covers_every_user_name(limited: LocalServer) -> None:
-    time.sleep(LOCKOUT + 0.2)  # the address's failures of the test above have been undone
+    limited.advance_clock(LOCKOUT + 0.2)  # no lockout of the test above is left
     browser, page = login_page(limited)
     statuses = []
     for number in range(14):  # 12 failures from this address, names all different
@@ -124,7 +126,7 @@ def test_address_lockout_covers_every_user_name(limited: LocalServer) -> None:
     # An existing user, right password, same address: refused too during the lockout.
     right = browser.submit(page, "/device/login", username="other", password=PASSWORD)
     assert right.status == 429
-    time.sleep(LOCKOUT + 0.2)
+    limited.advance_clock(LOCKOUT + 0.2)
     after = browser.submit(right, "/device/login", username="other", password=PASSWORD)
     assert after.status == 200 and after.title.startswith("Allow access")
 
@@ -177,7 +179,7 @@ def test_pending_grants_per_address_and_expired_rows(grants: LocalServer) -> Non
     assert service_rows(grants.data_dir, codes) == 5
     # Expired, then kept for one more lifetime (polls get expired_token meanwhile): the
     # next start deletes them, and is no longer limited since the others expired.
-    time.sleep(2 * GRANT_TTL + 0.3)
+    grants.advance_clock(2 * GRANT_TTL + 0.3)
     fresh = code_of(start_device(grants))
     assert service_rows(grants.data_dir, codes) == 0
     assert service_rows(grants.data_dir, [fresh]) == 1
@@ -210,6 +212,7 @@ def test_flood_of_wrong_passwords_starves_no_one(tiny_data_dir: Path) -> None:
         "1000000",
         "--device-grants-per-address",
         "64",
+        in_thread=False,  # its own process: the test measures that process's memory
     )
     try:
         add_user(local, "flooded")

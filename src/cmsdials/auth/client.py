@@ -8,9 +8,13 @@
   device flow runs on the public application and each access token is exchanged for one
   whose audience is DIALS (CONTRACT §3.6).
 * **A DIALS instance's own** ``auth/*`` **routes** (whenever ``base_url``, ``route`` or
-  ``version`` is given, as in the usage guide's ``AuthClient(base_url=DEV_URL)``):
-  ``auth/new-device/``, ``auth/device-token/`` and ``auth/refresh-token/`` of that
-  instance (CONTRACT §3.5).
+  ``version`` is given, as in the usage guide's ``AuthClient(base_url=DEV_URL)``, or
+  ``$DIALS_BASE_URL`` is set): ``auth/new-device/``, ``auth/device-token/`` and
+  ``auth/refresh-token/`` of that instance (CONTRACT §3.5).
+
+Each kind is a :class:`~cmsdials.auth._providers.SignInProvider` that says where each
+step goes; this client sends the steps, reads the answers and keeps the tokens, the same
+way for both.
 
 ::
 
@@ -25,18 +29,37 @@
 from __future__ import annotations
 
 import logging
-import os
-import platform
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import requests
 
 from cmsdials._closing import Closing
-from cmsdials._transport import BASE_URL_ENV, WatchedAdapter, default_base_url, send
-from cmsdials._version import __version__
+from cmsdials._defaults import (
+    CONNECT_TIMEOUT,
+    DEFAULT_BASE_URL,
+    DEFAULT_ROUTE,
+    DEFAULT_VERSION,
+    api_url,
+    base_url_from_env,
+    identity_headers,
+)
+from cmsdials._transport import WatchedAdapter, send
+from cmsdials.auth._providers import (
+    ACCESS_TOKEN_TYPE,
+    DEVICE_CODE_GRANT,
+    TOKEN_EXCHANGE_GRANT,
+    DialsRoutes,
+    KeycloakRealm,
+    SignInProvider,
+    SignInRequest,
+    keycloak_cache_key,
+    realm_url,
+    token_url,
+    with_slash,
+)
 from cmsdials.auth._responses import check, parse
 from cmsdials.auth.exceptions import (
     DeviceCodeExpiredError,
@@ -50,7 +73,6 @@ from cmsdials.auth.models import (
     RefreshToken,
     Token,
     _ExchangedToken,
-    expiry,
     utcnow,
 )
 from cmsdials.errors import APIError
@@ -72,12 +94,11 @@ DEFAULT_KEYCLOAK_URL = "https://auth.cern.ch/auth/"
 DEFAULT_REALM = "cern"
 DEFAULT_CLIENT_ID = "cms-dials-prod-public-app"
 DEFAULT_AUDIENCE = "cms-dials-prod-confidential-app"
-DEFAULT_BASE_URL = "https://cmsdials-api.web.cern.ch/"
 
 #: Seconds between polls when the server does not say (RFC 8628's default).
 DEFAULT_POLL_INTERVAL = 5.0
 #: ``(connect, read)`` seconds for each sign-in request.
-DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+DEFAULT_TIMEOUT: tuple[float, float] = (CONNECT_TIMEOUT, 30.0)
 #: Seconds for the whole of one sign-in request (connection, headers, body): token
 #: answers are a few kB, so a server still sending after a minute is broken or hostile.
 DEFAULT_DEADLINE = 60.0
@@ -96,21 +117,8 @@ _TRANSIENT_STATUSES = frozenset({502, 503, 504})
 
 log = logging.getLogger("cmsdials")
 
-_GRANT_DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
-_GRANT_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-_ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-
-
-def _keycloak_key(keycloak_url: str, realm: str, client_id: str, audience: str) -> str:
-    return f"{_slash(keycloak_url)}realms/{realm}/#client_id={client_id}&audience={audience}"
-
-
-def _slash(url: str) -> str:
-    return url if url.endswith("/") else url + "/"
-
-
 #: The cache key of the production DIALS (``AuthClient()``).
-PRODUCTION_KEY = _keycloak_key(
+PRODUCTION_KEY = keycloak_cache_key(
     DEFAULT_KEYCLOAK_URL, DEFAULT_REALM, DEFAULT_CLIENT_ID, DEFAULT_AUDIENCE
 )
 
@@ -167,9 +175,9 @@ class AuthClient(Closing, BaseAPIClient):
     PRODUCTION_KEYCLOAK_REALM: ClassVar[str] = DEFAULT_REALM
     PRODUCTION_CLIENT_ID: ClassVar[str] = DEFAULT_CLIENT_ID
     PRODUCTION_AUDIENCE: ClassVar[str] = DEFAULT_AUDIENCE
-    DEVICE_CODE_GRANT: ClassVar[str] = _GRANT_DEVICE
-    TOKEN_EXCHANGE_GRANT: ClassVar[str] = _GRANT_EXCHANGE
-    ACCESS_TOKEN_TYPE: ClassVar[str] = _ACCESS_TOKEN_TYPE
+    DEVICE_CODE_GRANT: ClassVar[str] = DEVICE_CODE_GRANT
+    TOKEN_EXCHANGE_GRANT: ClassVar[str] = TOKEN_EXCHANGE_GRANT
+    ACCESS_TOKEN_TYPE: ClassVar[str] = ACCESS_TOKEN_TYPE
     #: Default ``(connect, read)`` seconds of each sign-in request (``timeout=``).
     default_timeout: ClassVar[tuple[float, float]] = DEFAULT_TIMEOUT
 
@@ -199,15 +207,16 @@ class AuthClient(Closing, BaseAPIClient):
             raise ValueError("poll_interval must be >= 0")
         if deadline is not None and not deadline > 0:
             raise ValueError("deadline must be > 0 seconds or None")
-        if not dials_args and not keycloak_args and os.environ.get(BASE_URL_ENV, "").strip():
+        env_url = base_url_from_env()
+        if not dials_args and not keycloak_args and env_url:
             # A script pointed at another DIALS by the environment signs in there too.
-            base_url, dials_args = default_base_url(), True
-        #: ``"dials"`` (the instance's ``auth/*`` routes) or ``"keycloak"``.
-        self.mode = "dials" if dials_args else "keycloak"
-        self.base_url = _slash(base_url or DEFAULT_BASE_URL)
-        self.route = "api" if route is None else route
-        self.version = "v1" if version is None else version
-        self.keycloak_url = _slash(keycloak_url or DEFAULT_KEYCLOAK_URL)
+            base_url, dials_args = env_url, True
+        # The one place the kind of provider is decided; everything after asks it.
+        self._provider: SignInProvider = DialsRoutes() if dials_args else KeycloakRealm()
+        self.base_url = with_slash(base_url or DEFAULT_BASE_URL)
+        self.route = DEFAULT_ROUTE if route is None else route
+        self.version = DEFAULT_VERSION if version is None else version
+        self.keycloak_url = with_slash(keycloak_url or DEFAULT_KEYCLOAK_URL)
         self.realm = realm or DEFAULT_REALM
         self.client_id = client_id or DEFAULT_CLIENT_ID
         self.audience = audience or DEFAULT_AUDIENCE
@@ -219,42 +228,38 @@ class AuthClient(Closing, BaseAPIClient):
         # Connections the deadline's watchdog can shut down (see cmsdials._transport.send).
         self.session.mount("https://", WatchedAdapter(max_retries=0))
         self.session.mount("http://", WatchedAdapter(max_retries=0))
-        self.session.headers.update(
-            {
-                "Accept": "application/json",
-                "User-Agent": f"cmsdials/{__version__} (python/{platform.python_version()}, "
-                f"requests/{requests.__version__})",
-            }
-        )
+        self.session.headers.update(identity_headers())
 
     # -- identity ------------------------------------------------------------------------
 
     @property
+    def mode(self) -> str:
+        """``"dials"`` (the instance's ``auth/*`` routes) or ``"keycloak"``."""
+        return self._provider.mode
+
+    @property
     def api_url(self) -> str:
         """``base_url/route/version/`` of the DIALS instance (mode ``"dials"``)."""
-        parts = (self.base_url, self.route, self.version)
-        return "/".join(part.strip("/") for part in parts if part.strip("/")) + "/"
+        return api_url(self.base_url, self.route, self.version)
 
     @property
     def realm_url(self) -> str:
         """``{keycloak_url}realms/{realm}/`` (mode ``"keycloak"``)."""
-        return f"{self.keycloak_url}realms/{self.realm}/"
+        return realm_url(self.keycloak_url, self.realm)
+
+    @property
+    def token_url(self) -> str:
+        """The Keycloak token endpoint (mode ``"keycloak"``)."""
+        return token_url(self.keycloak_url, self.realm)
 
     @property
     def cache_key(self) -> str:
         """Names the issuer of this client's tokens in the credential cache: tokens of
         different servers (dev, local, production) are cached apart."""
-        if self.mode == "dials":
-            return self.api_url
-        return _keycloak_key(self.keycloak_url, self.realm, self.client_id, self.audience)
+        return self._provider.cache_key(self)
 
     def __repr__(self) -> str:
-        if self.mode == "dials":
-            return f"AuthClient(base_url={self.base_url!r})"
-        return (
-            f"AuthClient(keycloak_url={self.keycloak_url!r}, realm={self.realm!r}, "
-            f"client_id={self.client_id!r}, audience={self.audience!r})"
-        )
+        return f"AuthClient({self._provider.describe(self)})"
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -264,15 +269,7 @@ class AuthClient(Closing, BaseAPIClient):
 
     def new_device(self) -> Device:
         """Start a device sign-in: the link to show and the code to poll with."""
-        if self.mode == "dials":
-            response = self._send("GET", self.api_url + "auth/new-device/")
-        else:
-            response = self._send(
-                "POST",
-                self.realm_url + "protocol/openid-connect/auth/device",
-                data={"client_id": self.client_id},
-            )
-        return parse(Device, check(response))
+        return parse(Device, check(self._request(self._provider.new_device(self))))
 
     def device_token(self, device_code: str) -> Token:
         """Ask once whether the device was approved; its tokens if it was.
@@ -285,21 +282,8 @@ class AuthClient(Closing, BaseAPIClient):
             Denied, or expired before approval.
         """
         requested_at = utcnow()
-        if self.mode == "dials":
-            response = self._send(
-                "POST", self.api_url + "auth/device-token/", json={"device_code": device_code}
-            )
-            return Token.issued(parse(DeviceToken, check(response)), requested_at, issuer=self)
-        response = self._send(
-            "POST",
-            self._token_url,
-            data={
-                "client_id": self.client_id,
-                "grant_type": _GRANT_DEVICE,
-                "device_code": device_code,
-            },
-        )
-        return self._exchanged(parse(DeviceToken, check(response)), requested_at)
+        response = self._request(self._provider.poll_device(self, device_code))
+        return self._for_dials(parse(DeviceToken, check(response)), requested_at)
 
     def wait_for_device(self, device: Device) -> Token:
         """Poll until ``device`` is approved, denied or expired.
@@ -381,24 +365,8 @@ class AuthClient(Closing, BaseAPIClient):
         if not refresh_token:
             raise TypeError("refresh_token() needs the refresh_token")
         requested_at = utcnow()
-        if self.mode == "dials":
-            response = self._send(
-                "POST", self.api_url + "auth/refresh-token/", json={"refresh_token": refresh_token}
-            )
-            return Token.issued(
-                parse(RefreshToken, check(response, refresh=True)), requested_at, issuer=self
-            )
-        response = self._send(
-            "POST",
-            self._token_url,
-            data={
-                "client_id": self.client_id,
-                "grant_type": "refresh_token",
-                "refresh_token": refresh_token,
-            },
-        )
-        answer = parse(RefreshToken, check(response, refresh=True))
-        return self._exchanged(answer, requested_at)
+        response = self._request(self._provider.refresh(self, refresh_token))
+        return self._for_dials(parse(RefreshToken, check(response, refresh=True)), requested_at)
 
     # -- client credentials --------------------------------------------------------------
 
@@ -413,35 +381,9 @@ class AuthClient(Closing, BaseAPIClient):
             This client speaks to DIALS' ``auth/*`` routes, which have no such grant: use
             ``AuthClient(keycloak_url=...)``.
         """
-        if self.mode == "dials":
-            raise ValueError(
-                "client credentials need a Keycloak endpoint: use "
-                "AuthClient(keycloak_url=..., realm=..., audience=...) (for a dials-local: "
-                f"keycloak_url='{self.base_url}auth/')"
-            )
-        requested_at = utcnow()
-        response = self._send(
-            "POST",
-            self.realm_url + "api-access/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": client_secret,
-                "audience": self.audience,
-            },
-        )
-        return ApiToken.issued(parse(_ExchangedToken, check(response)), requested_at)
+        return self._access_token(self._provider.client_credentials(self, client_id, client_secret))
 
     # -- plumbing ------------------------------------------------------------------------
-
-    @property
-    def _token_url(self) -> str:
-        return self.realm_url + "protocol/openid-connect/token"
-
-    @property
-    def token_url(self) -> str:
-        """The Keycloak token endpoint (mode ``"keycloak"``)."""
-        return self._token_url
 
     def _interval(self, device: Device) -> float:
         configured = DEFAULT_POLL_INTERVAL if self.poll_interval is None else self.poll_interval
@@ -449,41 +391,35 @@ class AuthClient(Closing, BaseAPIClient):
             return configured
         return max(device.interval, self.poll_interval or 0.0)
 
-    def _exchanged(self, answer: DeviceToken, requested_at: datetime) -> Token:
-        """Exchange ``answer``'s access token for one with the DIALS audience (Keycloak
-        issues device tokens to the public app); keep the device refresh token."""
-        exchanged_at = utcnow()
-        response = self._send(
-            "POST",
-            self._token_url,
-            data={
-                "client_id": self.client_id,
-                "grant_type": _GRANT_EXCHANGE,
-                "subject_token": answer.access_token,
-                "subject_token_type": _ACCESS_TOKEN_TYPE,
-                "audience": self.audience,
-            },
-        )
-        exchanged = parse(_ExchangedToken, check(response))
-        refresh = Token.issued(answer, requested_at, issuer=self)
-        return refresh.model_copy(
-            update={
-                "access_token": exchanged.access_token,
-                "expires_in": exchanged.expires_in,
-                "token_type": exchanged.token_type,
-                "expires_at": expiry(exchanged.access_token, exchanged.expires_in, exchanged_at),
-            }
-        )
+    def _for_dials(self, answer: DeviceToken, requested_at: datetime) -> Token:
+        """The token of a person's ``answer``, its access token exchanged for one with the
+        DIALS audience when the provider asks for that (Keycloak issues device tokens to
+        the public app); the refresh token is the answer's either way."""
+        issued = Token.issued(answer, requested_at, issuer=self)
+        exchange = self._provider.audience_exchange(self, answer.access_token)
+        if exchange is None:
+            return issued
+        # The exchanged access token, its type and expiry; the answer's refresh token.
+        return issued.model_copy(update=self._access_token(exchange).model_dump())
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One request, its body read (bounded) and cached, redirects within its origin."""
+    def _access_token(self, request: SignInRequest) -> ApiToken:
+        """The access token (no refresh token) that ``request`` is answered with: client
+        credentials, or a token exchange; its expiry counted from when it was asked for."""
+        requested_at = utcnow()
+        response = self._request(request)
+        return ApiToken.issued(parse(_ExchangedToken, check(response)), requested_at)
+
+    def _request(self, request: SignInRequest) -> requests.Response:
+        """Send one step of signing in; its body read (bounded) and cached, redirects
+        followed within its origin."""
         response, _ = send(
             self.session,
-            method,
-            url,
+            request.method,
+            request.url,
             timeout=self.timeout,
             deadline=self.deadline,
             max_body=_MAX_BODY,
-            **kwargs,
+            json=request.json,
+            data=request.form,
         )
         return response

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.responses import Response
 
 from dials_local.api.context import Call
-from dials_local.api.spec import RouteSpec
+from dials_local.api.endpoint import Endpoint
 from dials_local.auth.bodies import form_fields
 from dials_local.auth.identity import OAuthError
 from dials_local.auth.service import AuthService
@@ -91,17 +91,17 @@ def refresh_token(call: Call) -> Response:
     return _grant(call, "refresh_token", auth_service(call).refresh)
 
 
-def auth_route_specs() -> list[RouteSpec]:
+def auth_endpoints() -> list[Endpoint]:
     """The three device-flow routes of the route table."""
     return [
-        RouteSpec(
+        Endpoint(
             "auth/new-device/",
             new_device,
             auth=False,
             workspace=False,
             summary="Start a device sign-in: device_code, verification_uri_complete, expires_in",
         ),
-        RouteSpec(
+        Endpoint(
             "auth/device-token/",
             device_token,
             methods=("POST",),
@@ -110,7 +110,7 @@ def auth_route_specs() -> list[RouteSpec]:
             body_params=("device_code",),
             summary="Poll a device sign-in (400 authorization_pending until approved)",
         ),
-        RouteSpec(
+        Endpoint(
             "auth/refresh-token/",
             refresh_token,
             methods=("POST",),

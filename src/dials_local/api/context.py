@@ -1,4 +1,4 @@
-"""What a route handler gets (:class:`Call`) and how it fails (:class:`ApiError`)."""
+"""What a route handler gets (:class:`Call`) and how it fails (:class:`ErrorAnswer`)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,20 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 
+from dials_local.asgi import not_allowed_detail
 from dials_local.auth import Identity
 from dials_local.db.budget import DEFAULT_REQUEST_BUDGET_S, BudgetExceeded, bounded
 from dials_local.db.engines import Database
 from dials_local.listing.params import QueryParams
 
 
-class ApiError(Exception):
-    """An error answered with a JSON body (CONTRACT §2.3)."""
+class ErrorAnswer(Exception):
+    """A request refused with ``status`` and a JSON ``body`` (CONTRACT §2.3).
+
+    Raised by handlers, turned into the response by :mod:`dials_local.api.dispatch`.  (Not
+    to be confused with the client's ``cmsdials.errors.APIError``, which is what a client
+    sees when it receives such an answer.)
+    """
 
     def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(status, body)
@@ -30,20 +36,20 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
 
-def not_found(model_name: str) -> ApiError:
+def not_found(model_name: str) -> ErrorAnswer:
     """404 for an object that does not exist (standard or composite retrieve)."""
-    return ApiError(404, {"detail": f"No {model_name} matches the given query."})
+    return ErrorAnswer(404, {"detail": f"No {model_name} matches the given query."})
 
 
 #: 404 of a standard retrieve whose id is not an integer (DRF's generic Http404).
-NOT_FOUND = ApiError(404, {"detail": "Not found."})
-INVALID_CURSOR = ApiError(404, {"detail": "Invalid cursor"})
+NOT_FOUND = ErrorAnswer(404, {"detail": "Not found."})
+INVALID_CURSOR = ErrorAnswer(404, {"detail": "Invalid cursor"})
 
 
-def over_budget(budget: float) -> ApiError:
+def over_budget(budget: float) -> ErrorAnswer:
     """504 for a request whose database work ran past its budget: the real service's
     proxy answers a query over 30 s with 502/504 (CONTRACT §2.3), here in JSON."""
-    return ApiError(
+    return ErrorAnswer(
         504,
         {
             "detail": f"The request took longer than the server's {budget:g} s budget and "
@@ -52,23 +58,23 @@ def over_budget(budget: float) -> ApiError:
     )
 
 
-def server_busy(budget: float) -> ApiError:
+def server_busy(budget: float) -> ErrorAnswer:
     """503 for a request that waited its whole budget for a turn at the database."""
-    return ApiError(
+    return ErrorAnswer(
         503,
         {"detail": f"The server is busy: no turn at the database within {budget:g} s."},
         {"Retry-After": "1"},
     )
 
 
-def method_not_allowed(method: str) -> ApiError:
+def method_not_allowed(method: str) -> ErrorAnswer:
     """405, answered only after authentication succeeded (DRF's order)."""
-    return ApiError(405, {"detail": f'Method "{method}" not allowed.'})
+    return ErrorAnswer(405, {"detail": not_allowed_detail(method)})
 
 
-def workspace_not_found(name: str) -> ApiError:
+def workspace_not_found(name: str) -> ErrorAnswer:
     """404 for a ``Workspace`` header naming no configured workspace."""
-    return ApiError(404, {"detail": f"Workspace '{name}' not found"})
+    return ErrorAnswer(404, {"detail": f"Workspace '{name}' not found"})
 
 
 @dataclass
@@ -158,5 +164,5 @@ def regex_errors_as_400(params: Sequence[str]) -> Iterator[None]:
         code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
         message = str(getattr(error.orig, "args", [""])[0] or error.orig).splitlines()[0]
         if code == _INVALID_REGEX and params:
-            raise ApiError(400, {name: [message] for name in params}) from None
+            raise ErrorAnswer(400, {name: [message] for name in params}) from None
         raise

@@ -1,4 +1,4 @@
-"""From a :class:`RouteSpec` to an ASGI endpoint, in DRF's order of checks:
+"""From an :class:`Endpoint` declaration to a Starlette endpoint, in DRF's order of checks:
 
 authentication (403) -> method (405, OPTIONS) -> workspace (404) -> handler (filters 400,
 cursor 404, objects 404).  Handlers are synchronous (SQLAlchemy Core); they run in the
@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dials_local.api.context import ApiError, Call, method_not_allowed, workspace_not_found
-from dials_local.api.spec import RouteSpec
+from dials_local.api.context import Call, ErrorAnswer, method_not_allowed, workspace_not_found
+from dials_local.api.endpoint import Endpoint
 from dials_local.auth import Authenticator, AuthError, Identity
 from dials_local.db.budget import DEFAULT_REQUEST_BUDGET_S
 from dials_local.db.engines import Database
@@ -28,7 +28,7 @@ logger = logging.getLogger("dials_local.api")
 #: Every method reaches the endpoint, which answers 405 itself after authentication.
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+StarletteEndpoint = Callable[[Request], Awaitable[Response]]
 
 
 def resolve_workspace(request: Request, identity: Identity | None) -> str:
@@ -42,11 +42,11 @@ def resolve_workspace(request: Request, identity: Identity | None) -> str:
     return default_workspace_for(identity.roles if identity is not None else ())
 
 
-def _options(spec: RouteSpec) -> Response:
+def _options(endpoint: Endpoint) -> Response:
     """DRF's metadata answer to OPTIONS."""
     return json_response(
         {
-            "name": spec.view_name or spec.summary,
+            "name": endpoint.view_name or endpoint.summary,
             "description": "",
             "renders": ["application/json", "text/html"],
             "parses": [
@@ -59,7 +59,7 @@ def _options(spec: RouteSpec) -> Response:
 
 
 class Dispatcher:
-    """Builds endpoints that share the database and the authenticator."""
+    """Serves endpoints with one database and one authenticator."""
 
     def __init__(
         self,
@@ -71,42 +71,42 @@ class Dispatcher:
         self.authenticator = authenticator
         self.request_budget = request_budget
 
-    def endpoint(self, spec: RouteSpec) -> Endpoint:
-        """The ASGI endpoint of ``spec``."""
-        accepts_body = "POST" in spec.methods
+    def starlette_endpoint(self, endpoint: Endpoint) -> StarletteEndpoint:
+        """The Starlette endpoint serving ``endpoint``."""
+        accepts_body = "POST" in endpoint.methods
 
-        async def endpoint(request: Request) -> Response:
+        async def serve(request: Request) -> Response:
             body = await request.body() if accepts_body and request.method == "POST" else b""
-            return await run_in_threadpool(self.respond, spec, request, body)
+            return await run_in_threadpool(self.respond, endpoint, request, body)
 
-        endpoint.__name__ = f"endpoint_{spec.full_path}"
-        return endpoint
+        serve.__name__ = f"endpoint_{endpoint.full_path}"
+        return serve
 
-    def respond(self, spec: RouteSpec, request: Request, body: bytes) -> Response:
+    def respond(self, endpoint: Endpoint, request: Request, body: bytes) -> Response:
         """Run the checks and the handler; map failures to DIALS-shaped answers."""
         try:
-            response = self._respond(spec, request, body)
+            response = self._respond(endpoint, request, body)
         except AuthError as error:
             response = json_response(error.body(), 403)
-        except ApiError as error:
+        except ErrorAnswer as error:
             response = json_response(error.body, error.status, error.headers)
         except Exception:
             # The traceback goes to the server log; the client gets Django's 500 page.
             logger.exception("unhandled error on %s %s", request.method, request.url.path)
             return html_response(SERVER_ERROR_HTML, 500)
-        response.headers.setdefault("Allow", ", ".join(spec.allowed_methods))
+        response.headers.setdefault("Allow", ", ".join(endpoint.allowed_methods))
         response.headers.setdefault("Vary", "Accept")
         return response
 
-    def _respond(self, spec: RouteSpec, request: Request, body: bytes) -> Response:
+    def _respond(self, endpoint: Endpoint, request: Request, body: bytes) -> Response:
         """The checks in DRF order, then the handler."""
-        identity = self.authenticator.authenticate(request.headers) if spec.auth else None
+        identity = self.authenticator.authenticate(request.headers) if endpoint.auth else None
         method = request.method
         if method == "OPTIONS":
-            return _options(spec)
-        if method not in spec.methods and not (method == "HEAD" and "GET" in spec.methods):
+            return _options(endpoint)
+        if method not in endpoint.methods and not (method == "HEAD" and "GET" in endpoint.methods):
             raise method_not_allowed(method)
-        workspace = resolve_workspace(request, identity) if spec.workspace else None
+        workspace = resolve_workspace(request, identity) if endpoint.workspace else None
         call = Call(
             request=request,
             params=QueryParams.parse(request.scope["query_string"].decode("utf-8", "replace")),
@@ -117,4 +117,4 @@ class Dispatcher:
             body=body,
             budget=self.request_budget,
         )
-        return spec.handler(call)
+        return endpoint.handler(call)

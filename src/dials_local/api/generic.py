@@ -16,8 +16,8 @@ from starlette.responses import Response
 from dials_local.api.context import (
     INVALID_CURSOR,
     NOT_FOUND,
-    ApiError,
     Call,
+    ErrorAnswer,
     not_found,
     regex_errors_as_400,
 )
@@ -54,13 +54,13 @@ def _regex_errors(call: Call, params: Sequence[str]) -> Iterator[None]:
         if past(call.deadline):
             raise BudgetExceeded from None
         names = [error.param] if error.param else params
-        raise ApiError(400, {name: [TOO_SLOW] for name in names}) from None
+        raise ErrorAnswer(400, {name: [TOO_SLOW] for name in names}) from None
     except DBAPIError as error:
         if not (params and is_too_slow(error)):
             raise
         if past(call.deadline):
             raise BudgetExceeded from None
-        raise ApiError(400, {name: [TOO_SLOW] for name in params}) from None
+        raise ErrorAnswer(400, {name: [TOO_SLOW] for name in params}) from None
 
 
 def _parsed_filters(resource: Resource, call: Call) -> list[tuple[Filter, Any]]:
@@ -68,7 +68,7 @@ def _parsed_filters(resource: Resource, call: Call) -> list[tuple[Filter, Any]]:
     try:
         return parse_filters(resource.filters, call.params)
     except FilterValidationError as error:
-        raise ApiError(400, error.errors) from None
+        raise ErrorAnswer(400, error.errors) from None
 
 
 @lru_cache(maxsize=256)

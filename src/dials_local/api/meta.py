@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from starlette.responses import Response
 
-from dials_local.api.context import ApiError, Call
+from dials_local.api.context import Call, ErrorAnswer
 from dials_local.render import html_response, json_response
 
 #: Prefixes listed by ``GET /api/v1/`` (those with a list route), in DRF router order.
@@ -59,6 +59,6 @@ def not_implemented(detail: str) -> Callable[[Call], Response]:
     """A handler answering 501 ``{"detail": detail}`` (a feature dials-local lacks)."""
 
     def handle(call: Call) -> Response:
-        raise ApiError(501, {"detail": detail})
+        raise ErrorAnswer(501, {"detail": detail})
 
     return handle

@@ -16,8 +16,14 @@ import orjson
 from sqlalchemy import select
 from starlette.responses import Response
 
-from dials_local.api.context import ApiError, Call
-from dials_local.db.schema import dim_ml_models_index, fact_lumisection, fact_ml_bad_lumis
+from dials_local.api.context import Call, ErrorAnswer
+from dials_local.db.schema import (
+    INT64_RANGE,
+    dim_ml_models_index,
+    fact_lumisection,
+    fact_ml_bad_lumis,
+    integer_range,
+)
 from dials_local.render import json_response, python_float
 
 PARAMS = ("model_id__in", "dataset_id__in", "run_number__in")
@@ -27,12 +33,13 @@ CERT_JSON_ERROR = (
 )
 GOLDEN_JSON_ERROR = "dataset_id__in and run_number__in, and model_id__in a valid list of integers"
 
-_INT32 = (-(2**31), 2**31 - 1)
-_INT64 = (-(2**63), 2**63 - 1)
-
 #: The value range of each input's column (``run_number`` is INTEGER, the ids BIGINT):
 #: PostgreSQL casts the values to the column type and fails beyond it.
-_RANGES = {"model_id__in": _INT64, "dataset_id__in": _INT64, "run_number__in": _INT32}
+_RANGES = {
+    "model_id__in": integer_range(fact_ml_bad_lumis.c.model_id),
+    "dataset_id__in": integer_range(fact_ml_bad_lumis.c.dataset_id),
+    "run_number__in": integer_range(fact_ml_bad_lumis.c.run_number),
+}
 
 
 def _int(item: object, bounds: tuple[int, int]) -> int:
@@ -50,7 +57,7 @@ def _int(item: object, bounds: tuple[int, int]) -> int:
     return value
 
 
-def _int_list(value: object, bounds: tuple[int, int] = _INT64) -> list[int]:
+def _int_list(value: object, bounds: tuple[int, int] = INT64_RANGE) -> list[int]:
     """A list of integers from ``[1, 2]``, ``["1", "2"]`` or ``"1,2"``; empty items of a
     comma string are dropped; nothing at all is an error (the parameter is required)."""
     if isinstance(value, str):
@@ -75,7 +82,7 @@ def _inputs(call: Call) -> Mapping[str, object]:
     try:
         body = orjson.loads(call.body) if call.body.strip() else {}
     except orjson.JSONDecodeError:
-        raise ApiError(
+        raise ErrorAnswer(
             400, {"detail": "JSON parse error - the request body is not JSON."}
         ) from None
     if not isinstance(body, dict):
@@ -89,7 +96,7 @@ def _parse(call: Call, message: str) -> tuple[list[int], list[int], list[int]]:
     try:
         models, datasets, runs = (_int_list(inputs.get(name), _RANGES[name]) for name in PARAMS)
     except ValueError:
-        raise ApiError(400, [message]) from None
+        raise ErrorAnswer(400, [message]) from None
     return models, datasets, runs
 
 

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import select
 from starlette.responses import Response
 
-from dials_local.api.context import ApiError, Call
+from dials_local.api.context import Call, ErrorAnswer
 from dials_local.db.schema import oms_records
 from dials_local.listing.params import replace_query_param
 from dials_local.render import json_response
@@ -32,9 +32,9 @@ _OPERATORS = ("EQ", "NEQ", "LT", "GT", "LE", "GE", "LIKE", "CT")
 Predicate = Callable[[dict[str, Any]], bool]
 
 
-def _bad_request(detail: str) -> ApiError:
+def _bad_request(detail: str) -> ErrorAnswer:
     """A 400 for a malformed OMS query (DIALS answers 500 there)."""
-    return ApiError(400, {"detail": detail})
+    return ErrorAnswer(400, {"detail": detail})
 
 
 def _coerce(sample: object, raw: str) -> object:
@@ -193,7 +193,7 @@ def oms_proxy(call: Call) -> Response:
         ).all()
         if not rows:
             known = conn.execute(select(oms_records.c.endpoint).distinct()).scalars().all()
-            raise ApiError(
+            raise ErrorAnswer(
                 404,
                 {
                     "detail": f"OMS endpoint '{endpoint}' is not available in dials-local",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dials_local import __version__
-from dials_local.api.spec import RouteSpec
+from dials_local.api.endpoint import Endpoint
 from dials_local.listing.filters import Filter
 
 _PAGE_PARAMS = {
@@ -17,10 +17,10 @@ _PAGE_PARAMS = {
 }
 
 
-def _query_parameter(spec: RouteSpec, name: str) -> dict[str, Any]:
-    """The OpenAPI parameter object of one query parameter of ``spec``."""
+def _query_parameter(endpoint: Endpoint, name: str) -> dict[str, Any]:
+    """The OpenAPI parameter object of one query parameter of ``endpoint``."""
     filters: dict[str, Filter] = (
-        {f.param: f for f in spec.resource.filters} if spec.resource is not None else {}
+        {f.param: f for f in endpoint.resource.filters} if endpoint.resource is not None else {}
     )
     item = filters.get(name)
     description = item.describe() if item is not None else _PAGE_PARAMS.get(name, name)
@@ -45,15 +45,15 @@ def _body_schema(name: str) -> dict[str, Any]:
     return {"type": "string"}
 
 
-def _operation(spec: RouteSpec, method: str) -> dict[str, Any]:
-    """The OpenAPI operation of ``spec`` for ``method``."""
+def _operation(endpoint: Endpoint, method: str) -> dict[str, Any]:
+    """The OpenAPI operation of ``endpoint`` for ``method``."""
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in spec.path_params
+        for name in endpoint.path_params
     ]
     if method == "get":
-        parameters += [_query_parameter(spec, name) for name in spec.query_params]
-    if spec.workspace:
+        parameters += [_query_parameter(endpoint, name) for name in endpoint.query_params]
+    if endpoint.workspace:
         parameters.append(
             {
                 "name": "workspace",
@@ -64,23 +64,23 @@ def _operation(spec: RouteSpec, method: str) -> dict[str, Any]:
             }
         )
     operation: dict[str, Any] = {
-        "summary": spec.summary or spec.path,
-        "operationId": f"{method}_{spec.full_path.strip('/').replace('/', '_') or 'root'}",
+        "summary": endpoint.summary or endpoint.path,
+        "operationId": f"{method}_{endpoint.full_path.strip('/').replace('/', '_') or 'root'}",
         "parameters": parameters,
         "responses": {"200": {"description": "OK"}},
     }
-    if spec.auth:
+    if endpoint.auth:
         operation["responses"]["403"] = {"description": "Missing or invalid credentials"}
     else:
         operation["security"] = []
-    if method == "post" and spec.body_params:
+    if method == "post" and endpoint.body_params:
         operation["requestBody"] = {
             "content": {
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "required": list(spec.body_params),
-                        "properties": {name: _body_schema(name) for name in spec.body_params},
+                        "required": list(endpoint.body_params),
+                        "properties": {name: _body_schema(name) for name in endpoint.body_params},
                     }
                 }
             }
@@ -88,13 +88,13 @@ def _operation(spec: RouteSpec, method: str) -> dict[str, Any]:
     return operation
 
 
-def openapi_document(specs: Sequence[RouteSpec]) -> dict[str, Any]:
-    """OpenAPI 3.0 description of ``specs``."""
+def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """OpenAPI 3.0 description of ``endpoints``."""
     paths: dict[str, dict[str, Any]] = {}
-    for spec in specs:
-        item = paths.setdefault(spec.full_path, {})
-        for method in spec.methods:
-            item[method.lower()] = _operation(spec, method.lower())
+    for endpoint in endpoints:
+        item = paths.setdefault(endpoint.full_path, {})
+        for method in endpoint.methods:
+            item[method.lower()] = _operation(endpoint, method.lower())
     return {
         "openapi": "3.0.2",
         "info": {"title": "DIALS (dials-local)", "version": __version__},

@@ -1,19 +1,20 @@
-"""The route table of dials-local (CONTRACT §1.1).
+"""The route table of dials-local (CONTRACT §1.1): every :class:`Endpoint` it serves.
 
-Data routes are generated from the resource declarations (``resources.py``): a list
-route, a count route, a standard or composite retrieve route, as each declares.  The
-remaining routes are declared here one line each.  Every :class:`RouteSpec` says which
-methods, credentials and workspace handling it needs and which query parameters it reads
-(the OpenAPI document and the swagger contract test are built from that).
+Data endpoints are generated from the resource declarations (``resources.py``): a list
+endpoint, a count endpoint, a standard or composite retrieve endpoint, as each declares.
+The remaining endpoints are declared here one line each.  Every :class:`Endpoint` says
+which methods, credentials and workspace handling it needs and which query parameters it
+reads (the OpenAPI document and the swagger contract test are built from that).
 """
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from dials_local.api import meta, ml_json, oms, workspaces
-from dials_local.api.auth_routes import auth_route_specs
+from dials_local.api import meta, ml_json, oms, workspace_routes
+from dials_local.api.auth_routes import auth_endpoints
 from dials_local.api.context import Call
+from dials_local.api.endpoint import Endpoint
 from dials_local.api.generic import (
     composite_retrieve_handler,
     count_handler,
@@ -23,17 +24,16 @@ from dials_local.api.generic import (
 from dials_local.api.mes_by_run import mes_by_run
 from dials_local.api.openapi import openapi_document
 from dials_local.api.resources import RESOURCES
-from dials_local.api.spec import RouteSpec
 from dials_local.listing.declaration import CompositeRetrieve, Resource, StandardRetrieve
 from dials_local.render import dumps
 
 
-def resource_routes(resource: Resource) -> list[RouteSpec]:
-    """The routes a resource declaration asks for."""
+def resource_endpoints(resource: Resource) -> list[Endpoint]:
+    """The endpoints a resource declaration asks for."""
     prefix, filters = resource.prefix, resource.filter_params()
     name = resource.view_name or resource.model_name
-    specs = [
-        RouteSpec(
+    endpoints = [
+        Endpoint(
             f"{prefix}/",
             list_handler(resource),
             kind="list",
@@ -45,8 +45,8 @@ def resource_routes(resource: Resource) -> list[RouteSpec]:
         )
     ]
     if resource.count_route:
-        specs.append(
-            RouteSpec(
+        endpoints.append(
+            Endpoint(
                 f"{prefix}/count/",
                 count_handler(resource),
                 kind="count",
@@ -58,8 +58,8 @@ def resource_routes(resource: Resource) -> list[RouteSpec]:
         )
     retrieve = resource.retrieve
     if isinstance(retrieve, StandardRetrieve):
-        specs.append(
-            RouteSpec(
+        endpoints.append(
+            Endpoint(
                 f"{prefix}/{{pk}}/",
                 standard_retrieve_handler(resource, retrieve),
                 kind="retrieve",
@@ -71,8 +71,8 @@ def resource_routes(resource: Resource) -> list[RouteSpec]:
         )
     elif isinstance(retrieve, CompositeRetrieve):
         for keys in retrieve.keys:
-            specs.append(
-                RouteSpec(
+            endpoints.append(
+                Endpoint(
                     prefix + "/" + "".join(f"{{{key}}}/" for key in keys),
                     composite_retrieve_handler(resource, keys),
                     kind="composite",
@@ -81,12 +81,12 @@ def resource_routes(resource: Resource) -> list[RouteSpec]:
                     summary=f"One {resource.model_name} by {', '.join(keys)}",
                 )
             )
-    return specs
+    return endpoints
 
 
-def _stub(path: str, what: str, params: tuple[str, ...] = ()) -> RouteSpec:
-    """A route answering 501: DIALS proxies a CERN service there."""
-    return RouteSpec(
+def _stub(path: str, what: str, params: tuple[str, ...] = ()) -> Endpoint:
+    """An endpoint answering 501: DIALS proxies a CERN service there."""
+    return Endpoint(
         path,
         meta.not_implemented(
             f"{what} is not available in dials-local (DIALS proxies a CERN service here)."
@@ -97,10 +97,10 @@ def _stub(path: str, what: str, params: tuple[str, ...] = ()) -> RouteSpec:
     )
 
 
-def build_routes() -> list[RouteSpec]:
-    """Every route of the server."""
-    specs: list[RouteSpec] = [
-        RouteSpec(
+def build_endpoints() -> list[Endpoint]:
+    """Every endpoint of the server (its route table)."""
+    endpoints: list[Endpoint] = [
+        Endpoint(
             "",
             meta.api_root,
             auth=False,
@@ -110,15 +110,15 @@ def build_routes() -> list[RouteSpec]:
         ),
     ]
     for resource in RESOURCES:
-        specs.extend(resource_routes(resource))
-    specs += [
-        RouteSpec(
+        endpoints.extend(resource_endpoints(resource))
+    endpoints += [
+        Endpoint(
             "mes/{dataset_id}/{run_number}/",
             mes_by_run,
             summary="MEs present in the first lumisection of a run (plain array)",
             view_name="MEs List",
         ),
-        RouteSpec(
+        Endpoint(
             "ml-bad-lumisection/cert-json/",
             ml_json.cert_json,
             methods=("GET", "POST"),
@@ -127,7 +127,7 @@ def build_routes() -> list[RouteSpec]:
             summary="Per-LS flags of ML models for runs (GET: comma lists; POST: JSON lists)",
             view_name="ML Bad Lumisection List",
         ),
-        RouteSpec(
+        Endpoint(
             "ml-bad-lumisection/golden-json/",
             ml_json.golden_json,
             methods=("GET", "POST"),
@@ -136,7 +136,7 @@ def build_routes() -> list[RouteSpec]:
             summary="LS ranges no requested model flagged (GET: comma lists; POST: JSON lists)",
             view_name="ML Bad Lumisection List",
         ),
-        RouteSpec(
+        Endpoint(
             "oms-proxy/",
             oms.oms_proxy,
             workspace=False,
@@ -168,37 +168,37 @@ def build_routes() -> list[RouteSpec]:
                 "scope",
             ),
         ),
-        RouteSpec(
+        Endpoint(
             "auth/workspaces/",
-            workspaces.workspace_list,
+            workspace_routes.workspace_list,
             workspace=False,
             summary="Configured workspaces",
         ),
-        RouteSpec(
+        Endpoint(
             "auth/user-default-workspace/",
-            workspaces.default_workspace,
+            workspace_routes.default_workspace,
             workspace=False,
             summary="The caller's default workspace",
         ),
-        RouteSpec(
+        Endpoint(
             "workspaces/",
-            workspaces.workspace_list,
+            workspace_routes.workspace_list,
             workspace=False,
             summary="Configured workspaces (C241)",
         ),
-        RouteSpec(
+        Endpoint(
             "workspaces/my-default/",
-            workspaces.default_workspace,
+            workspace_routes.default_workspace,
             workspace=False,
             summary="The caller's default workspace (C241)",
         ),
     ]
     # The device flow of C150 (CONTRACT §3.5): no credentials needed.
-    specs += auth_route_specs()
+    endpoints += auth_endpoints()
     # Pages for people (CONTRACT §1): no credentials.
-    specs += [
-        RouteSpec("/", meta.swagger_page, auth=False, workspace=False, summary="Swagger page"),
-        RouteSpec(
+    endpoints += [
+        Endpoint("/", meta.swagger_page, auth=False, workspace=False, summary="Swagger page"),
+        Endpoint(
             "/api/v1/swagger",
             meta.swagger_page,
             auth=False,
@@ -206,21 +206,21 @@ def build_routes() -> list[RouteSpec]:
             summary="Swagger page",
         ),
     ]
-    specs.append(_openapi_route(specs))
-    return specs
+    endpoints.append(_openapi_endpoint(endpoints))
+    return endpoints
 
 
-def _openapi_route(specs: list[RouteSpec]) -> RouteSpec:
-    """``/static/swagger.json``: the OpenAPI document of ``specs`` (built on first use,
+def _openapi_endpoint(endpoints: list[Endpoint]) -> Endpoint:
+    """``/static/swagger.json``: the OpenAPI document of ``endpoints`` (built on first use,
     so that it includes this route too)."""
     cache: list[bytes] = []
 
     def handler(call: Call) -> Response:
         if not cache:
-            cache.append(dumps(openapi_document(specs)))
+            cache.append(dumps(openapi_document(endpoints)))
         return Response(cache[0], media_type="application/json")
 
-    return RouteSpec(
+    return Endpoint(
         "/static/swagger.json",
         handler,
         auth=False,

@@ -9,12 +9,13 @@ device grants and API clients, and implements the grants both sets of routes off
   client, token exchange to the DIALS audience, client credentials for API clients.
 
 It also holds what bounds unauthenticated work (:mod:`dials_local.auth.throttle`): the
-sign-in throttle, the password-hash pool, and the per-address limit of device grants.
+sign-in throttle, the password-hash pool, and the per-address limit of device grants; and
+the server's clock (:class:`~dials_local.clock.ServerClock`), which every one of them
+reads, so that the test clock moves every expiry at once.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -29,6 +30,7 @@ from dials_local.auth.sessions import SessionCodec
 from dials_local.auth.throttle import HashPool, SignInThrottle, Throttled
 from dials_local.auth.tokens import DEFAULT_SCOPE, Principal, Session, TokenService
 from dials_local.auth.users import User, UserStore, check_password
+from dials_local.clock import ServerClock
 from dials_local.db.engines import Database
 from dials_local.settings import AuthSettings
 
@@ -49,24 +51,31 @@ class AuthService:
         database: Database,
         settings: AuthSettings,
         key: SigningKey | None = None,
+        clock: ServerClock | None = None,
     ) -> None:
         engine = database.service_engine()
         self.settings = settings
+        self.clock = clock or ServerClock()
         self.key = key or load_signing_key(
             key_file=settings.key_file, data_dir=database.data_dir, service_engine=engine
         )
-        self.tokens = TokenService(self.key, settings, engine)
-        self.devices = DeviceStore(engine, per_address=settings.device_grants_per_address)
+        self.tokens = TokenService(self.key, settings, engine, clock=self.clock.time)
+        self.devices = DeviceStore(
+            engine, self.clock.time, per_address=settings.device_grants_per_address
+        )
         self.throttle = SignInThrottle(
             user_limit=settings.login_max_failures,
             address_limit=settings.login_max_failures_per_address,
             window=settings.login_window,
             lockout=settings.login_lockout,
+            clock=self.clock.monotonic,
         )
         self.hashes = HashPool(settings.password_hash_workers, settings.password_hash_queue)
         self.users = UserStore(engine)
         self.api_clients = ApiClientStore(engine)
-        self.sessions = SessionCodec(self.key.derived_secret("approval-page-session"))
+        self.sessions = SessionCodec(
+            self.key.derived_secret("approval-page-session"), clock=self.clock.time
+        )
 
     def __repr__(self) -> str:
         return f"<AuthService realm={self.settings.realm!r} kid={self.key.kid}>"
@@ -160,13 +169,7 @@ class AuthService:
         for the same user, roles and session (RFC 8693 as Keycloak implements it)."""
         target = self.check_audience(audience)
         try:
-            claims = jwt.decode(
-                subject_token,
-                self.key.public_key,
-                algorithms=["RS256"],
-                options={"verify_aud": False, "require": ["exp"]},
-                leeway=self.settings.leeway,
-            )
+            claims = self.tokens.decode_own(subject_token, require=("exp",))
         except jwt.PyJWTError:
             raise OAuthError("invalid_token", "Invalid token") from None
         if claims.get("typ") != "Bearer" or claims.get("azp") != client_id:
@@ -181,18 +184,15 @@ class AuthService:
             session_id=str(claims.get("sid") or uuid.uuid4()),
             scope=str(claims.get("scope") or DEFAULT_SCOPE),
         )
-        return {
-            "access_token": self.tokens.access_token(
-                principal, session, base_url=base_url, audience=target
-            ),
-            "expires_in": self.settings.access_ttl,
-            "refresh_expires_in": 0,
-            "token_type": "Bearer",
-            "not-before-policy": 0,
-            "session_state": session.session_id,
-            "scope": session.scope,
-            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-        }
+        return self._access_only(
+            principal,
+            session,
+            base_url=base_url,
+            audience=target,
+            session_state=session.session_id,
+            scope=session.scope,
+            issued_token_type="urn:ietf:params:oauth:token-type:access_token",
+        )
 
     def client_credentials(
         self, client_id: str, client_secret: str, *, audience: str | None, base_url: str
@@ -204,17 +204,31 @@ class AuthService:
         target = self.check_audience(audience)
         session = Session(client_id=client_id, session_id=str(uuid.uuid4()))
         principal = Principal(name=SERVICE_ACCOUNT_PREFIX + client_id)
+        return self._access_only(
+            principal, session, base_url=base_url, audience=target, scope=session.scope
+        )
+
+    def _access_only(
+        self,
+        principal: Principal,
+        session: Session,
+        *,
+        base_url: str,
+        audience: str,
+        **fields: str,
+    ) -> dict[str, Any]:
+        """Keycloak's answer with an access token and no refresh token, then ``fields``."""
         return {
             "access_token": self.tokens.access_token(
-                principal, session, base_url=base_url, audience=target
+                principal, session, base_url=base_url, audience=audience
             ),
             "expires_in": self.settings.access_ttl,
             "refresh_expires_in": 0,
             "token_type": "Bearer",
             "not-before-policy": 0,
-            "scope": session.scope,
+            **fields,
         }
 
     def now(self) -> float:
         """The clock grants are judged by (pages show whether a code has expired)."""
-        return time.time()
+        return self.clock.time()

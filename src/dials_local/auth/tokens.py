@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from sqlalchemy import Engine, delete, select, update
+from typing_extensions import TypeGuard
 
 from dials_local.auth.identity import (
     ACCESS_TOKEN_EXPIRED,
@@ -44,6 +45,11 @@ DEFAULT_SCOPE = "profile email"
 
 #: Namespace of the stable ``sub`` of local users (Keycloak subjects are UUIDs too).
 _SUBJECT_NAMESPACE = uuid.UUID("5a0f3f7e-6b1c-4c55-9a64-0d1a1c0de5a1")
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    """Whether a time claim is a number (JSON ``true`` is not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def subject_id(name: str) -> str:
@@ -192,19 +198,49 @@ class TokenService:
             "scope": session.scope,
         }
 
+    # -- reading tokens this server signed ------------------------------------------
+
+    def decode_own(self, token: str, *, require: Sequence[str] = ("exp",)) -> dict[str, Any]:
+        """The claims of a token signed with this server's key, any audience, with ``exp``
+        and ``nbf`` checked as PyJWT checks them (with the leeway), but against the
+        server's clock: PyJWT reads the real time, which the test clock does not move.
+
+        Raises :class:`jwt.ExpiredSignatureError` for an expired token, another
+        :class:`jwt.PyJWTError` for anything else wrong with it.
+        """
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            self.key.public_key,
+            algorithms=["RS256"],
+            options={
+                "verify_aud": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "require": list(require),
+            },
+        )
+        now, leeway = self._clock(), self.settings.leeway
+        exp, nbf = claims.get("exp"), claims.get("nbf")
+        if exp is not None:
+            if not _is_number(exp):
+                raise jwt.DecodeError("Expiration Time claim (exp) must be an integer.")
+            if exp <= now - leeway:
+                raise jwt.ExpiredSignatureError("Signature has expired")
+        if nbf is not None:
+            if not _is_number(nbf):
+                raise jwt.DecodeError("Not Before claim (nbf) must be an integer.")
+            if nbf > now + leeway:
+                raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")
+        return claims
+
     # -- refresh tokens --------------------------------------------------------------
 
     def redeem_refresh(self, token: str, *, client_id: str) -> RedeemedRefresh:
         """Use up a refresh token issued to ``client_id``, or :class:`OAuthError`
         ``invalid_grant`` (invalid, expired, used, revoked, or another client's)."""
         try:
-            claims = jwt.decode(
-                token,
-                self.key.public_key,
-                algorithms=["RS256"],
-                options={"verify_aud": False, "require": ["exp", "jti"]},
-                leeway=self.settings.leeway,
-            )
+            claims = self.decode_own(token, require=("exp", "jti"))
         except jwt.ExpiredSignatureError:
             raise OAuthError("invalid_grant", "Token is not active") from None
         except jwt.PyJWTError:
@@ -283,12 +319,12 @@ class TokenService:
         now = self._clock()
         leeway = self.settings.leeway
         exp, nbf = verified.get("exp"), verified.get("nbf")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        if not _is_number(exp):
             raise AuthError(*UNEXPECTED_TOKEN_ERROR)  # a token that never expires: no
         if exp < now - leeway:
             raise AuthError(*ACCESS_TOKEN_EXPIRED)
         if nbf is not None:
-            if not isinstance(nbf, (int, float)) or isinstance(nbf, bool):
+            if not _is_number(nbf):
                 raise AuthError(*UNEXPECTED_TOKEN_ERROR)
             if nbf > now + leeway:
                 raise AuthError(*ACCESS_TOKEN_NOT_YET_VALID)

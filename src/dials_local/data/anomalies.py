@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from dials_local.data.shapes import MESpec
+from dials_local.data.me_specs import MESpec
 
 KINDS = ("dead_module", "hot_channel", "noise_burst", "shifted_peak")
 RATE_PER_LS = 0.003

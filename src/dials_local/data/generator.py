@@ -28,7 +28,8 @@ from dials_local.data.bulk import BatchWriter, bulk_connection
 from dials_local.data.catalog import MEDef, workspace_mes
 from dials_local.data.files import DQMIOFile, all_files
 from dials_local.data.histograms import MEHistograms, RunSlice
-from dials_local.data.models import model_rows
+from dials_local.data.me_specs import me_spec
+from dials_local.data.ml_models import model_rows
 from dials_local.data.names import stable_hash
 from dials_local.data.oms import oms_records
 from dials_local.data.plan import DatasetSpec, Ingestion, SizePlan, profile_includes, size_plan
@@ -41,7 +42,6 @@ from dials_local.data.seed_state import (
     record_start,
     record_step,
 )
-from dials_local.data.shapes import me_spec
 from dials_local.db.engines import Database
 from dials_local.db.schema import (
     dim_ml_models_index,

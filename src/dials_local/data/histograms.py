@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from dials_local.data.anomalies import Anomaly, apply_to_rates, apply_to_values, plan_anomalies
-from dials_local.data.shapes import MESpec
+from dials_local.data.me_specs import MESpec
 
 _JSON = orjson.OPT_SERIALIZE_NUMPY
 
@@ -85,7 +85,8 @@ class MEHistograms:
         assert spec.pdf1d is not None
         one = np.ones((1, 1))
         density = spec.pdf1d(spec.x.centers()[None, :], one * self.drift, one)
-        return _normalise(np.broadcast_to(density, (1, spec.x.nbins)))[0]
+        row: np.ndarray = _normalise(np.broadcast_to(density, (1, spec.x.nbins)))[0]
+        return row
 
     def _shape_rows(self, index: slice, shifts: np.ndarray) -> np.ndarray:
         """Normalised expected shape per lumisection of the chunk, ``(k, cells)``."""
@@ -168,7 +169,8 @@ class MEHistograms:
         small = lam < 30.0
         if small.any():
             counts[small] = self.rng.poisson(lam[small])
-        return np.clip(counts, 0.0, None)
+        clipped: np.ndarray = np.clip(counts, 0.0, None)
+        return clipped
 
     def _values(
         self, n_entries: np.ndarray, anomalies: list[Anomaly | None]

@@ -17,7 +17,8 @@ MapDensity = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _cell_index(v: np.ndarray) -> np.ndarray:
-    return np.rint(v).astype(np.int64)
+    index: np.ndarray = np.rint(v).astype(np.int64)
+    return index
 
 
 def pixel_barrel_modules(ladders: int, rng: np.random.Generator, dead: int) -> MapDensity:

@@ -49,11 +49,13 @@ class RunConditions:
     @property
     def delivered_pb(self) -> np.ndarray:
         """Delivered luminosity per LS in pb^-1 (1e34 cm^-2 s^-1 x 23.31 s = 0.2331 pb^-1)."""
-        return self.inst_lumi * LS_SECONDS * 1e-2
+        delivered: np.ndarray = self.inst_lumi * LS_SECONDS * 1e-2
+        return delivered
 
     @property
     def recorded_pb(self) -> np.ndarray:
-        return self.delivered_pb * self.recorded_fraction
+        recorded: np.ndarray = self.delivered_pb * self.recorded_fraction
+        return recorded
 
     def relative_lumi(self) -> np.ndarray:
         """Recorded luminosity per LS relative to the nominal one of the beam type."""

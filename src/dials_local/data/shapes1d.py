@@ -152,7 +152,9 @@ def discrete(weights: Sequence[float] | np.ndarray) -> Density:
     w = np.asarray(weights, dtype=np.float64)
 
     def density(x: np.ndarray, shift: np.ndarray, pileup: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(w, np.broadcast_shapes(x.shape, shift.shape)).copy()
+        shaped: np.ndarray = np.broadcast_to(w, np.broadcast_shapes(x.shape, shift.shape))
+        copied: np.ndarray = shaped.copy()
+        return copied
 
     return density
 

@@ -14,6 +14,8 @@ Partitioning (§11.2) is a PostgreSQL storage detail the API cannot observe; it 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -29,6 +31,21 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.elements import ColumnElement
+
+#: Value ranges of the integer column types (INTEGER, BIGINT).
+INT32_RANGE = (-(2**31), 2**31 - 1)
+INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+def integer_range(column: ColumnElement[Any]) -> tuple[int, int]:
+    """The values an integer column (INTEGER or BIGINT) can hold.
+
+    Values outside it must never reach the database: PostgreSQL casts a parameter to the
+    column's type and fails with "integer out of range" instead of matching no row.
+    """
+    return INT64_RANGE if isinstance(column.type, BigInteger) else INT32_RANGE
+
 
 #: Tables that exist once per workspace (one SQLite file, or one PostgreSQL schema, each).
 workspace_metadata = MetaData()

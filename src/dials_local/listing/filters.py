@@ -28,8 +28,8 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Literal
 
 import orjson
+import regex
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     ColumnElement,
     Connection,
@@ -41,6 +41,7 @@ from sqlalchemy import (
     select,
 )
 
+from dials_local.db.schema import integer_range
 from dials_local.listing import patterns
 from dials_local.listing.params import QueryParams
 
@@ -55,11 +56,6 @@ _MAX_MAGNITUDE = Decimal("1e50")
 
 NumberOp = Literal["exact", "gte", "lte", "in"]
 TextOp = Literal["exact", "regex"]
-
-#: Value ranges of the integer column types, so that an out-of-range filter value never
-#: reaches the database (PostgreSQL would fail with "integer out of range").
-_INT32 = (-(2**31), 2**31 - 1)
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 class FilterError(ValueError):
@@ -106,7 +102,7 @@ class Filter(ABC):
 
 def _column_range(table: Table, column: str) -> tuple[int, int]:
     """The value range of an integer column (INT or BIGINT)."""
-    return _INT64 if isinstance(table.c[column].type, BigInteger) else _INT32
+    return integer_range(table.c[column])
 
 
 def in_column_range(table: Table, column: str, value: int) -> bool:
@@ -238,7 +234,7 @@ def check_regex(pattern: str) -> str:
     """
     try:
         patterns.compile_pattern(pattern)
-    except patterns.regex.error as error:
+    except regex.error as error:
         raise FilterError(f"Invalid regular expression: {error}") from None
     return pattern
 
@@ -305,7 +301,8 @@ class BooleanFilter(Filter):
         return None
 
     def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
-        return table.c[self.column or self.param] == value
+        equal: ColumnElement[bool] = table.c[self.column or self.param] == value
+        return equal
 
 
 @dataclass(frozen=True)

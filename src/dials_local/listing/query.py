@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Connection,
     FromClause,
@@ -29,11 +28,9 @@ from sqlalchemy import (
     tuple_,
 )
 
+from dials_local.db.schema import integer_range
 from dials_local.listing.cursor import InvalidCursor, position_text, position_values
 from dials_local.listing.declaration import DATASET_NAMES, ME_NAMES, OutputField, Resource
-
-_INT32 = (-(2**31), 2**31 - 1)
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 class ResourceQuery:
@@ -49,9 +46,7 @@ class ResourceQuery:
         self._width = len(self._order)
         # Value range of each ordering column: PostgreSQL casts a cursor value to the
         # column type and fails ("integer out of range") beyond it.
-        self._ranges = tuple(
-            _INT64 if isinstance(c.type, BigInteger) else _INT32 for c in self._order
-        )
+        self._ranges = tuple(integer_range(c) for c in self._order)
         # (index in the output values, converter) for the fields that need converting
         self._converters = [
             (i, f.convert) for i, f in enumerate(self.fields) if f.convert is not None

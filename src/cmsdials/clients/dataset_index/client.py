@@ -1,6 +1,6 @@
-"""Client of ``dataset-index/`` (re-exported; declared once in ``cmsdials._clients``)."""
+"""Client of ``dataset-index/`` (re-exported; declared once in ``cmsdials._route_clients``)."""
 
-from cmsdials._clients import DatasetIndexClient
+from cmsdials._route_clients import DatasetIndexClient
 from cmsdials.clients.dataset_index.models import (
     DatasetIndex,
     DatasetIndexFilters,

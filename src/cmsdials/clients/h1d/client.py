@@ -1,6 +1,6 @@
-"""Client of ``th1/`` (re-exported; declared once in ``cmsdials._clients``)."""
+"""Client of ``th1/`` (re-exported; declared once in ``cmsdials._route_clients``)."""
 
-from cmsdials._clients import LumisectionHistogram1DClient
+from cmsdials._route_clients import LumisectionHistogram1DClient
 from cmsdials.clients.h1d.models import (
     LumisectionHistogram1D,
     LumisectionHistogram1DFilters,

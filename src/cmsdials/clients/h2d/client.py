@@ -1,6 +1,6 @@
-"""Client of ``th2/`` (re-exported; declared once in ``cmsdials._clients``)."""
+"""Client of ``th2/`` (re-exported; declared once in ``cmsdials._route_clients``)."""
 
-from cmsdials._clients import LumisectionHistogram2DClient
+from cmsdials._route_clients import LumisectionHistogram2DClient
 from cmsdials.clients.h2d.models import (
     LumisectionHistogram2D,
     LumisectionHistogram2DFilters,

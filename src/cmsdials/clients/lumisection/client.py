@@ -1,6 +1,6 @@
-"""Client of ``lumisection/`` (re-exported; declared once in ``cmsdials._clients``)."""
+"""Client of ``lumisection/`` (re-exported; declared once in ``cmsdials._route_clients``)."""
 
-from cmsdials._clients import LumisectionClient
+from cmsdials._route_clients import LumisectionClient
 from cmsdials.clients.lumisection.models import (
     Lumisection,
     LumisectionFilters,

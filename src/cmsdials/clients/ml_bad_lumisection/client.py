@@ -1,6 +1,6 @@
-"""Client of ``ml-bad-lumisection/`` (re-exported; declared once in ``cmsdials._clients``)."""
+"""Client of ``ml-bad-lumisection/`` (re-exported; declared once in ``cmsdials._route_clients``)."""
 
-from cmsdials._clients import MLBadLumisectionClient
+from cmsdials._route_clients import MLBadLumisectionClient
 from cmsdials.clients.ml_bad_lumisection.models import (
     MLBadLumisection,
     MLBadLumisectionFilters,

@@ -1,6 +1,6 @@
-"""Client of ``ml-models-index/`` (re-exported; declared once in ``cmsdials._clients``)."""
+"""Client of ``ml-models-index/`` (re-exported; declared once in ``cmsdials._route_clients``)."""
 
-from cmsdials._clients import MLModelsIndexClient
+from cmsdials._route_clients import MLModelsIndexClient
 from cmsdials.clients.ml_models_index.models import (
     MLModelsIndex,
     MLModelsIndexFilters,

@@ -1,6 +1,6 @@
-"""Client of ``oms-proxy/`` (re-exported; declared once in ``cmsdials._clients``)."""
+"""Client of ``oms-proxy/`` (re-exported; declared once in ``cmsdials._route_clients``)."""
 
-from cmsdials._clients import OMSProxyClient
+from cmsdials._route_clients import OMSProxyClient
 from cmsdials.auth.base import BaseCredentials  # noqa: F401 - 2.x re-export
 from cmsdials.clients.oms_proxy.models import OMSFilter, OMSPage
 from cmsdials.utils.api_client import BaseAPIClient  # noqa: F401 - 2.x re-export

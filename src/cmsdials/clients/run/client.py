@@ -1,6 +1,6 @@
-"""Client of ``run/`` (re-exported; declared once in ``cmsdials._clients``)."""
+"""Client of ``run/`` (re-exported; declared once in ``cmsdials._route_clients``)."""
 
-from cmsdials._clients import RunClient
+from cmsdials._route_clients import RunClient
 from cmsdials.clients.run.models import PaginatedRunList, Run, RunFilters
 from cmsdials.utils.api_client import BaseAuthorizedPaginatedAPIClient  # noqa: F401 - 2.x re-export
 

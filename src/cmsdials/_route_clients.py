@@ -1,9 +1,9 @@
 """The DIALS routes, each declared once (CONTRACT §1.1, §5.3, §7).
 
-A declaration names the route's path, key fields, row/page/filter models and ordering;
-``get``/``list``/``list_all`` come from the generic classes in ``_resources.py``.  The few
-route-specific operations (cert/golden JSON, the OMS proxy, workspaces) are small methods
-on top of the same transport.
+A declaration (a :class:`~cmsdials._route.Route`) names the route's path, key fields,
+row/page/filter models and ordering; ``get``/``list``/``list_all`` come from the generic
+classes in ``_resources.py``.  The few route-specific operations (cert/golden JSON, the
+OMS proxy, workspaces) are small methods on top of the same transport.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pydantic import TypeAdapter
 from cmsdials import _filters as filters
 from cmsdials import _models as models
 from cmsdials._decode import decode_json
-from cmsdials._resources import PaginatedResource, Route, UnpaginatedResource, transport_for
+from cmsdials._resources import PaginatedResource, UnpaginatedResource, transport_for
+from cmsdials._route import Route
 from cmsdials._suggest import checked_keywords
 from cmsdials._transport import DEFAULT_TIMEOUT, Retries, Timeout, Transport
 from cmsdials.auth.base import BaseCredentials

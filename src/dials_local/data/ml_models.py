@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from dials_local.data.catalog import me_by_name, ml_model_targets
+from dials_local.data.me_specs import me_spec
 from dials_local.data.names import utc
-from dials_local.data.shapes import me_spec
 
 #: Checkpoints in registration order: (date tag, active?).
 CHECKPOINTS = (("20240517", False), ("20240720", True))

@@ -1,4 +1,10 @@
-"""The declaration of one route (:class:`RouteSpec`)."""
+"""The declaration of one endpoint of the route table (:class:`Endpoint`).
+
+Vocabulary of the server: a :class:`~dials_local.listing.declaration.Resource` declares
+one kind of DIALS data (table, fields, filters, ordering); each of its URLs (list, count,
+retrieve) is an :class:`Endpoint`, as is every other URL the API serves.  (The client's
+``Route`` is what the server calls a ``Resource``: one kind of data, seen from outside.)
+"""
 
 from __future__ import annotations
 
@@ -11,16 +17,15 @@ from starlette.responses import Response
 
 from dials_local.api.context import Call
 from dials_local.listing.declaration import Resource
+from dials_local.paths import API_PREFIX
 
 Handler = Callable[[Call], Response]
 Kind = Literal["list", "count", "retrieve", "composite", "custom"]
 
-API_PREFIX = "/api/v1/"
-
 
 @dataclass(frozen=True)
-class RouteSpec:
-    """One route.
+class Endpoint:
+    """One URL of the API: its path, methods, credentials, parameters and handler.
 
     ``path`` is relative to ``/api/v1/`` unless it starts with ``/``.  Path parameters are
     written ``{name}``: ``{pk}`` matches one segment without ``.`` (DRF's default lookup,

@@ -396,7 +396,8 @@ def _ele_eff(name: str, m: re.Match[str], coarse: bool, rng: np.random.Generator
         axis = Axis(64, -3.2, 3.2)
 
         def value(x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
-            return 0.91 + 0.01 * np.cos(x)
+            flat: np.ndarray = 0.91 + 0.01 * np.cos(x)
+            return flat
 
     return MESpec(
         name=name, kind="ratio", x=axis, y=None, entries=550.0, value=value, shiftable=False

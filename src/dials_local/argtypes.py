@@ -1,0 +1,42 @@
+"""argparse types of the ``dials-local`` command line: numbers within bounds.
+
+Each refuses a value with one line (``argument --access-ttl: must be >= 1``), exit code 2.
+Kept apart from :mod:`dials_local.cli` so that :mod:`dials_local.settings` can name them
+in the declaration of its command-line options without importing the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def non_negative(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def positive(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def port(text: str) -> int:
+    """argparse type: a TCP port, 0 (any free port) to 65535."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be 0 (any free port) to 65535")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (seconds, fractions allowed)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value

@@ -1,0 +1,100 @@
+"""``LocalServer(in_thread=True)``: the ``serve`` command's server in a thread of the test
+process (:mod:`dials_local.server_thread`), compared with the process the session runs."""
+
+from __future__ import annotations
+
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from dials_local.testing import SECRET_HEADER, LocalServer, LocalServerError
+
+#: Routes of every kind: cursor pages, plain arrays, counts, a composite retrieve, errors.
+ROUTES = (
+    "run/?page_size=5",
+    "th1/?page_size=2&me__regex=Pixel",
+    "mes/",
+    "lumisection/count/?run_number__gte=0",
+    "file-index/?page_size=3&dataset_id=1",
+    "run/1/2/",
+    "run/?run_number__gte=x",
+)
+
+
+def _get(server: LocalServer, route: str) -> tuple[int, str]:
+    response = requests.get(
+        server.api_url + route, headers={SECRET_HEADER: server.secret_key}, timeout=30
+    )
+    # Links in pages name the server they came from.
+    return response.status_code, response.text.replace(server.base_url, "BASE/")
+
+
+def test_an_in_thread_server_answers_as_the_process_does(
+    server: LocalServer, tiny_data_dir: Path
+) -> None:
+    with LocalServer(tiny_data_dir, in_thread=True) as local:
+        assert local.process is None and "in a thread running" in repr(local)
+        for route in ROUTES:
+            assert _get(local, route) == _get(server, route), route
+    assert "stopped" in repr(local)
+
+
+def _threads_started_since(before: set[threading.Thread]) -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread not in before]
+
+
+def test_stopping_frees_the_port_and_leaves_no_thread_behind(tiny_data_dir: Path) -> None:
+    before = set(threading.enumerate())
+    local = LocalServer(tiny_data_dir, in_thread=True).start()
+    port = local.port
+    assert port is not None
+    try:
+        for _ in range(20):  # the worker threads of the API and of its database work
+            assert _get(local, "run/?page_size=1")[0] == 200
+        signing_in = requests.post(  # a password hash: the sign-in pool's threads
+            local.base_url + "device/login", data={"username": "x", "password": "y"}, timeout=30
+        )
+        assert signing_in.status_code in (400, 403, 404)
+        assert _threads_started_since(before)
+    finally:
+        local.stop()
+    deadline = time.monotonic() + 10
+    while _threads_started_since(before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _threads_started_since(before), _threads_started_since(before)
+    with socket.socket() as probe:
+        # Closed connections may linger in TIME_WAIT, as for any server; a listener left
+        # open would still make this bind fail.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+        probe.listen()
+
+
+def test_its_log_is_a_private_file_without_secrets(tiny_data_dir: Path) -> None:
+    with LocalServer(tiny_data_dir, in_thread=True) as local:
+        assert _get(local, "run/?page_size=1")[0] == 200
+        requests.get(local.api_url + "run/", headers={SECRET_HEADER: "wrong"}, timeout=10)
+        assert local.log_path is not None
+        log = local.log_tail(200)
+        mode = stat.S_IMODE(local.log_path.stat().st_mode)
+    assert "dials_local.access INFO GET /api/v1/run/?page_size=1 200" in log
+    assert "GET /api/v1/run/ 403" in log
+    assert local.secret_key not in log and "wrong" not in log
+    assert mode == 0o600
+
+
+def test_bad_arguments_and_a_busy_port_are_local_server_errors(tiny_data_dir: Path) -> None:
+    with pytest.raises(LocalServerError, match="invalid serve arguments"):
+        LocalServer(tiny_data_dir, extra_args=("--access-ttl", "0"), in_thread=True).start()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = LocalServer(tiny_data_dir, port=taken.getsockname()[1], in_thread=True)
+        with pytest.raises(LocalServerError, match="in use"):
+            busy.start()
+        assert not busy.running
