@@ -250,8 +250,20 @@ def regex_condition(
     return column.regexp_match(pattern)
 
 
+class _TextValue:
+    """``parse`` of the filters whose value is text: exact, or a checked regex."""
+
+    op: TextOp
+
+    def parse(self, raw: str) -> Any:
+        value = parse_text(raw)
+        if value is not None and self.op == "regex":
+            check_regex(value)
+        return value
+
+
 @dataclass(frozen=True)
-class TextFilter(Filter):
+class TextFilter(_TextValue, Filter):
     """Case-sensitive equality, or an unanchored case-sensitive regular expression."""
 
     op: TextOp = "exact"
@@ -265,12 +277,6 @@ class TextFilter(Filter):
         if self.op == "regex":
             return f"{self.target} matches the regular expression (case-sensitive, unanchored)"
         return f"{self.target} equals the value (case-sensitive)"
-
-    def parse(self, raw: str) -> Any:
-        value = parse_text(raw)
-        if value is not None and self.op == "regex":
-            check_regex(value)
-        return value
 
     def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
         column = table.c[self.target]
@@ -306,7 +312,7 @@ class BooleanFilter(Filter):
 
 
 @dataclass(frozen=True)
-class NameLookupFilter(Filter):
+class NameLookupFilter(_TextValue, Filter):
     """Filter a table by the ids of rows of another table whose name matches.
 
     ``dataset`` on th1 becomes ``dataset_id IN (SELECT dataset_id FROM fact_dataset_index
@@ -323,12 +329,6 @@ class NameLookupFilter(Filter):
         how = "matches the regular expression" if self.op == "regex" else "equals the value"
         return f"rows whose {self.names_column} {how}"
 
-    def parse(self, raw: str) -> Any:
-        value = parse_text(raw)
-        if value is not None and self.op == "regex":
-            check_regex(value)
-        return value
-
     def condition(self, value: Any, table: Table, conn: Connection) -> ColumnElement[bool]:
         assert self.names_table is not None
         names = self.names_table.c[self.names_column]
@@ -338,7 +338,7 @@ class NameLookupFilter(Filter):
 
 
 @dataclass(frozen=True)
-class JsonListFilter(Filter):
+class JsonListFilter(_TextValue, Filter):
     """Rows whose JSON list column holds an object with ``key`` equal to / matching the
     value (``input_signature`` items name an ME, ``tags`` items are name/value pairs).
 
@@ -353,12 +353,6 @@ class JsonListFilter(Filter):
     def describe(self) -> str:
         how = "matches the regular expression" if self.op == "regex" else "equals the value"
         return f"rows with an item of {self.column} whose {self.key} {how}"
-
-    def parse(self, raw: str) -> Any:
-        value = parse_text(raw)
-        if value is not None and self.op == "regex":
-            check_regex(value)
-        return value
 
     def _item_matches(self, item: object, value: str, until: float) -> bool:
         """Whether one list item (an object, or a bare value) matches."""
