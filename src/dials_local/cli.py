@@ -751,6 +751,9 @@ def uvicorn_config(app: ASGIApp, host: str, port: int, *, in_thread: bool = Fals
         # Longer than any client's poll interval (5 s by default): with uvicorn's 5 s, a
         # poll reusing a connection as the server closes it failed with RemoteDisconnected.
         timeout_keep_alive=75,
+        # DIALS has no WebSocket route; loading a WebSocket implementation would only
+        # import websockets (whose legacy module warns at import in older releases).
+        ws="none",
         **host_process,
     )
 
