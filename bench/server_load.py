@@ -2,9 +2,9 @@
 
 Starts dials-local on SQLite (and on PostgreSQL when its binaries are found under
 /usr/lib/postgresql/*/bin: a throw-away cluster in a temporary directory) twice: with the
-connection pools sized for the server's worker threads (the current default) and with the
-old size (``$DIALS_LOCAL_POOL_SIZE``: 5 on SQLite, SQLAlchemy's default; 10 on
-PostgreSQL, the previous setting), both running at once.  Then, round after round, drives
+default number of handler slots (one per CPU, :mod:`dials_local.api.slots`) and with the
+old behaviour, one per worker thread (``$DIALS_LOCAL_HANDLER_SLOTS=40``), both running at
+once.  Then, round after round, drives
 each with 1, 8, 32 and 64 concurrent clients (threads in a few processes, one keep-alive
 ``requests`` session each, loopback) for a fixed time against a cheap listing and a
 heavier one, alternating the two servers so that both see the same load on the machine.
@@ -34,7 +34,7 @@ from pathlib import Path
 import requests
 
 from _report import machine_line, median_range, write_section
-from dials_local.db.engines import POOL_SIZE_ENV, pool_size
+from dials_local.api.slots import HANDLER_SLOTS_ENV, handler_slots
 from dials_local.testing import (
     SECRET_HEADER,
     LocalServer,
@@ -47,8 +47,8 @@ ROUTES = (
     ("cheap: `run/?page_size=10`", "run/?page_size=10"),
     ("heavier: `th1/?me_id=1&page_size=100`", "th1/?me_id=1&page_size=100"),
 )
-#: The pool sizes before this change: SQLAlchemy's default on SQLite, 10 on PostgreSQL.
-OLD_POOL = {"sqlite": 5, "postgresql": 10}
+#: Handlers running at once before slots: every one of anyio's 40 worker threads.
+OLD_SLOTS = 40
 OPENED = re.compile(
     r"dials_local\.db INFO (\S+): database connection opened \((\d+) opened so far, (\d+) open\)"
 )
@@ -224,16 +224,16 @@ def run_backend(
     """Measure one backend; the table rows."""
     servers: dict[str, LocalServer] = {}
     with contextlib.ExitStack() as stack:
-        for name, size in (("old", OLD_POOL[backend]), ("new", None)):
-            if size is None:
-                os.environ.pop(POOL_SIZE_ENV, None)
+        for name, slots in (("old", OLD_SLOTS), ("new", None)):
+            if slots is None:
+                os.environ.pop(HANDLER_SLOTS_ENV, None)
             else:
-                os.environ[POOL_SIZE_ENV] = str(size)
+                os.environ[HANDLER_SLOTS_ENV] = str(slots)
             try:
                 server = LocalServer(**location, size=args.size, extra_args=("--no-access-log",))  # type: ignore[arg-type]
                 servers[name] = stack.enter_context(server)
             finally:
-                os.environ.pop(POOL_SIZE_ENV, None)
+                os.environ.pop(HANDLER_SLOTS_ENV, None)
         cells: dict[tuple[str, int], Cell] = {}
         for server in servers.values():  # warm-up: page cache, pools
             for _, path in ROUTES:
@@ -255,7 +255,7 @@ def run_backend(
         old, new = cell.samples["old"], cell.samples["new"]
         ratio = [n.rps / o.rps if o.rps else float("nan") for o, n in zip(old, new)]
         for name, samples in (("old", old), ("new", new)):
-            size = OLD_POOL[backend] if name == "old" else pool_size()
+            size = OLD_SLOTS if name == "old" else handler_slots()
             cells_ = [
                 label if name == "old" else "",
                 str(clients),
@@ -310,19 +310,18 @@ def main() -> None:
         f"--backends {args.backends}"
     )
     lines = [
-        "## dials-local under concurrent clients: connection pool sized for the threads",
+        "## dials-local under concurrent clients: handler slots",
         "",
         f"`{command}`: each level runs {args.seconds:g} s against two servers on the same data",
-        "at once, one with the pools sized for the server's 40 worker threads (`new`) and one",
-        f"with the old size (`old`: {OLD_POOL['sqlite']} on SQLite, SQLAlchemy's default; "
-        f"{OLD_POOL['postgresql']} on PostgreSQL), alternated level by level, "
-        f"{args.runs} runs after a warm-up.",
+        f"at once, one with the default handler slots (`new`: one per CPU, {handler_slots()}",
+        f"here) and one with a handler on each of the {OLD_SLOTS} worker threads (`old`, the",
+        f"previous behaviour), alternated level by level, {args.runs} runs after a warm-up.",
         "Clients: threads in up to 4 processes, one keep-alive `requests` session each, loopback.",
         "Requests/s counts 200 answers; latency is per request as the client sees it.",
         "`opened` = database connections the server opened during the level (its",
         "`dials_local.db` log lines); `open` = connections open when it last opened one (the",
-        "log's count: exact for `new`, whose pools close none; `old` closes overflow",
-        "connections after that); RSS = the server's VmRSS after the level.",
+        "log's count; pools close only overflow connections); RSS = the server's VmRSS after",
+        "the level.",
         "Server CPU ms/request = CPU time of the server process (plus every PostgreSQL",
         "process on PostgreSQL) during the level over the requests answered: flat across",
         "levels when the server itself does not degrade as clients are added. Clients' CPU",
@@ -334,7 +333,7 @@ def main() -> None:
         lines += [
             f"### {title}, data set `{args.size}`",
             "",
-            "| listing | clients | pool size | requests/s | p50 ms | p99 ms | errors "
+            "| listing | clients | handler slots | requests/s | p50 ms | p99 ms | errors "
             "| connections opened | open | RSS MB | server CPU ms/request | clients' CPU % "
             "| new/old requests/s |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|",

@@ -1,4 +1,5 @@
-"""argparse types of the ``dials-local`` command line: numbers within bounds.
+"""argparse types of the ``dials-local`` command line, and its environment knobs: numbers
+within bounds.
 
 Each refuses a value with one line (``argument --access-ttl: must be >= 1``), exit code 2.
 Kept apart from :mod:`dials_local.cli` so that :mod:`dials_local.settings` can name them
@@ -8,6 +9,7 @@ in the declaration of its command-line options without importing the command lin
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def non_negative(text: str) -> int:
@@ -40,3 +42,14 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError("must be > 0")
     return value
+
+
+def positive_int_env(name: str, default: int) -> int:
+    """A tuning knob read from the environment: ``$name`` as an integer >= 1, else
+    ``default``.  A bad value raises :class:`ValueError` naming the variable."""
+    configured = os.environ.get(name, "").strip()
+    if not configured:
+        return default
+    if not configured.isdigit() or int(configured) < 1:
+        raise ValueError(f"${name} must be a positive integer, not {configured!r}")
+    return int(configured)

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from dials_local.api.context import DB_WORK_ENV, DEFAULT_DB_WORK, db_work_limit
+from dials_local.api.slots import HANDLER_SLOTS_ENV
 from dials_local.db.engines import MAX_OVERFLOW, POOL_SIZE_ENV, SERVER_THREADS, pool_size
 from dials_local.testing import SECRET_HEADER, LocalServer
 
@@ -115,8 +116,10 @@ def test_old_pool_size_opens_connections_per_request(
     tiny_data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The measurement above does see the old pool's churn (5 kept, as SQLAlchemy's
-    default), so the test above would fail with it."""
+    default, with a handler on every worker thread as before handler slots), so the test
+    above would fail with it."""
     monkeypatch.setenv(POOL_SIZE_ENV, "5")
+    monkeypatch.setenv(HANDLER_SLOTS_ENV, "40")
     with LocalServer(tiny_data_dir) as server:
         answered, opened = _opened_under_load(server)
     assert answered >= 50, answered

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,6 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 
+from dials_local.argtypes import positive_int_env
 from dials_local.asgi import not_allowed_detail
 from dials_local.auth import Identity
 from dials_local.db.budget import DEFAULT_REQUEST_BUDGET_S, BudgetExceeded, bounded
@@ -59,10 +59,11 @@ def over_budget(budget: float) -> ErrorAnswer:
 
 
 def server_busy(budget: float) -> ErrorAnswer:
-    """503 for a request that waited its whole budget for a turn at the database."""
+    """503 for a request that waited its whole budget for a turn (a handler slot, or the
+    database)."""
     return ErrorAnswer(
         503,
-        {"detail": f"The server is busy: no turn at the database within {budget:g} s."},
+        {"detail": f"The server is busy: no turn to serve this request within {budget:g} s."},
         {"Retry-After": "1"},
     )
 
@@ -133,12 +134,7 @@ class Call:
 
 def db_work_limit() -> int:
     """Requests that may read tables at once: ``$DIALS_LOCAL_DB_WORK``, else 8."""
-    configured = os.environ.get(DB_WORK_ENV, "").strip()
-    if not configured:
-        return DEFAULT_DB_WORK
-    if not configured.isdigit() or int(configured) < 1:
-        raise ValueError(f"${DB_WORK_ENV} must be a positive integer, not {configured!r}")
-    return int(configured)
+    return positive_int_env(DB_WORK_ENV, DEFAULT_DB_WORK)
 
 
 #: Requests reading a workspace's tables at once (``$DIALS_LOCAL_DB_WORK``).  The others

@@ -2,20 +2,28 @@
 
 authentication (403) -> method (405, OPTIONS) -> workspace (404) -> handler (filters 400,
 cursor 404, objects 404).  Handlers are synchronous (SQLAlchemy Core); they run in the
-thread pool so the event loop keeps serving other requests.
+thread pool so the event loop keeps serving other requests, a few at once
+(:mod:`dials_local.api.slots`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dials_local.api.context import Call, ErrorAnswer, method_not_allowed, workspace_not_found
+from dials_local.api.context import (
+    Call,
+    ErrorAnswer,
+    method_not_allowed,
+    server_busy,
+    workspace_not_found,
+)
 from dials_local.api.endpoint import Endpoint
+from dials_local.api.slots import HandlerSlots, NoSlot
 from dials_local.auth import Authenticator, AuthError, Identity
 from dials_local.db.budget import DEFAULT_REQUEST_BUDGET_S
 from dials_local.db.engines import Database
@@ -70,22 +78,32 @@ class Dispatcher:
         self.database = database
         self.authenticator = authenticator
         self.request_budget = request_budget
+        self.slots = HandlerSlots()
 
     def starlette_endpoint(self, endpoint: Endpoint) -> StarletteEndpoint:
         """The Starlette endpoint serving ``endpoint``."""
         accepts_body = "POST" in endpoint.methods
 
         async def serve(request: Request) -> Response:
+            deadline = time.monotonic() + self.request_budget
             body = await request.body() if accepts_body and request.method == "POST" else b""
-            return await run_in_threadpool(self.respond, endpoint, request, body)
+            try:
+                return await self.slots.run(
+                    deadline, self.respond, endpoint, request, body, deadline
+                )
+            except NoSlot:
+                busy = server_busy(self.request_budget)
+                return json_response(busy.body, busy.status, busy.headers)
 
         serve.__name__ = f"endpoint_{endpoint.full_path}"
         return serve
 
-    def respond(self, endpoint: Endpoint, request: Request, body: bytes) -> Response:
+    def respond(
+        self, endpoint: Endpoint, request: Request, body: bytes, deadline: float = 0.0
+    ) -> Response:
         """Run the checks and the handler; map failures to DIALS-shaped answers."""
         try:
-            response = self._respond(endpoint, request, body)
+            response = self._respond(endpoint, request, body, deadline)
         except AuthError as error:
             response = json_response(error.body(), 403)
         except ErrorAnswer as error:
@@ -98,7 +116,9 @@ class Dispatcher:
         response.headers.setdefault("Vary", "Accept")
         return response
 
-    def _respond(self, endpoint: Endpoint, request: Request, body: bytes) -> Response:
+    def _respond(
+        self, endpoint: Endpoint, request: Request, body: bytes, deadline: float
+    ) -> Response:
         """The checks in DRF order, then the handler."""
         identity = self.authenticator.authenticate(request.headers) if endpoint.auth else None
         method = request.method
@@ -116,5 +136,6 @@ class Dispatcher:
             path={k: str(v) for k, v in request.path_params.items()},
             body=body,
             budget=self.request_budget,
+            deadline=deadline,
         )
         return endpoint.handler(call)

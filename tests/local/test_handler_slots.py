@@ -1,0 +1,151 @@
+"""Handler slots (issue #10, throughput): at most a few request handlers run at once, the
+others wait on the event loop; a slow handler gives its slot back after the grace time,
+so that one costly request never holds the turn of cheap ones.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+import requests
+from test_hostile_input import TRACKER, session
+from test_request_budget import HEAVY_REGEX
+
+from dials_local.api.slots import (
+    HANDLER_SLOTS_ENV,
+    SLOT_GRACE_S,
+    HandlerSlots,
+    NoSlot,
+    handler_slots,
+)
+from dials_local.listing.patterns import REGEX_BUDGET_S, TOO_SLOW
+from dials_local.testing import LocalServer
+
+
+def test_slots_default_to_one_per_cpu_and_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(HANDLER_SLOTS_ENV, raising=False)
+    assert handler_slots() == (os.cpu_count() or 1)
+    monkeypatch.setenv(HANDLER_SLOTS_ENV, "3")
+    assert handler_slots() == 3
+    for bad in ("0", "-1", "a few"):
+        monkeypatch.setenv(HANDLER_SLOTS_ENV, bad)
+        with pytest.raises(ValueError, match=HANDLER_SLOTS_ENV):
+            handler_slots()
+
+
+class _Gauge:
+    """Counts the functions running at once in worker threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def work(self, seconds: float) -> float:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(seconds)
+        with self.lock:
+            self.now -= 1
+        return seconds
+
+
+def test_at_most_slots_handlers_run_at_once() -> None:
+    gauge = _Gauge()
+    slots = HandlerSlots(slots=2, grace=10.0)
+
+    async def main() -> list[float]:
+        results: list[float] = []
+
+        async def one() -> None:
+            results.append(await slots.run(time.monotonic() + 10, gauge.work, 0.05))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(one)
+        return results
+
+    assert anyio.run(main) == [0.05] * 8
+    assert gauge.most == 2
+
+
+def test_a_slow_handler_gives_its_slot_back_after_the_grace_time() -> None:
+    slots = HandlerSlots(slots=1, grace=0.05)
+
+    async def main() -> tuple[float, float]:
+        waited: list[float] = []
+
+        async def quick() -> None:
+            await anyio.sleep(0.02)  # the slow one holds the only slot first
+            started = time.monotonic()
+            await slots.run(time.monotonic() + 10, time.sleep, 0)
+            waited.append(time.monotonic() - started)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(slots.run, time.monotonic() + 10, time.sleep, 1.0)
+            group.start_soon(quick)
+        return waited[0], slots.grace
+
+    waited, grace = anyio.run(main)
+    assert waited < grace + 0.5, f"the quick handler waited {waited:.2f} s for the slow one"
+
+
+def test_no_slot_before_the_deadline_raises() -> None:
+    slots = HandlerSlots(slots=1, grace=10.0)
+
+    async def main() -> float:
+        async with anyio.create_task_group() as group:
+            group.start_soon(slots.run, time.monotonic() + 10, time.sleep, 0.5)
+            await anyio.sleep(0.02)
+            started = time.monotonic()
+            with pytest.raises(NoSlot):
+                await slots.run(time.monotonic() + 0.1, time.sleep, 0)
+            return time.monotonic() - started
+
+    assert anyio.run(main) < 0.4
+
+
+@pytest.fixture(scope="module")
+def one_slot_server(tiny_data_dir: Path) -> Iterator[LocalServer]:
+    """A server with a single handler slot: only the grace time lets a second request in
+    while a slow one runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(HANDLER_SLOTS_ENV, "1")
+        with LocalServer(tiny_data_dir) as server:
+            yield server
+
+
+def test_a_costly_regex_does_not_hold_the_only_slot(one_slot_server: LocalServer) -> None:
+    """The regex runs for its whole 1 s budget, far past the grace time; a second client
+    is answered before it ends (with the slot held, it would be answered after)."""
+    assert SLOT_GRACE_S < REGEX_BUDGET_S / 2
+    finished: dict[str, float] = {}
+    answers: dict[str, requests.Response] = {}
+
+    def hostile() -> None:
+        answers["hostile"] = session(one_slot_server, TRACKER).get(
+            one_slot_server.api_url + HEAVY_REGEX, timeout=60
+        )
+        finished["hostile"] = time.monotonic()
+
+    thread = threading.Thread(target=hostile)
+    thread.start()
+    time.sleep(SLOT_GRACE_S + 0.2)  # the hostile request holds the slot, then gives it back
+    answers["bystander"] = session(one_slot_server, TRACKER).get(
+        one_slot_server.api_url + "run/", params={"page_size": 1}, timeout=30
+    )
+    finished["bystander"] = time.monotonic()
+    thread.join(60)
+    assert answers["bystander"].status_code == 200
+    assert answers["hostile"].status_code == 400, answers["hostile"].text
+    assert answers["hostile"].json() == {"me__regex": [TOO_SLOW]}
+    assert finished["bystander"] < finished["hostile"]
