@@ -35,7 +35,11 @@ PACKAGES = ("cmsdials", "dials_local")
 #: Top-level module -> the distribution that provides it (a new third-party import
 #: needs an entry here, and a declaration in pyproject.toml).
 DISTRIBUTION_OF = {
+    "anyio": "anyio",
+    "click": "click",
     "cryptography": "cryptography",
+    "dask": "dask",
+    "distributed": "distributed",
     "filelock": "filelock",
     "hist": "hist",
     "jwt": "pyjwt",
@@ -48,6 +52,7 @@ DISTRIBUTION_OF = {
     "pydantic": "pydantic",
     "regex": "regex",
     "requests": "requests",
+    "rich": "rich",
     "simdjson": "pysimdjson",
     "sqlalchemy": "sqlalchemy",
     "starlette": "starlette",

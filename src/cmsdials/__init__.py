@@ -14,8 +14,13 @@
     dials.h2d.stream(filters, workers=8).to_parquet("maps.parquet")
     maps = dials.h2d.list_all(filters, workers=8).to_numpy()
 
+    # A slice of DIALS on disk, resumable, and read back (docs/datasets.md)
+    dials.fetch("study/", mes=["..."], runs=(367100, 367200))
+    frame = cmsdials.open_dataset("study/").to_pandas(me="...")
+
 Public modules: :mod:`cmsdials.filters` (filter models), :mod:`cmsdials.auth`
-(credentials), :mod:`cmsdials.errors` (exceptions), ``cmsdials.clients.<route>.models``
+(credentials), :mod:`cmsdials.errors` (exceptions), :mod:`cmsdials.dataset` (data sets on
+disk), ``cmsdials.clients.<route>.models``
 and ``.client`` (row models and route clients, by route).
 """
 
@@ -25,11 +30,21 @@ from cmsdials._dials import Dials
 from cmsdials._stream import Stream
 from cmsdials._transport import DEFAULT_RETRY, DEFAULT_TIMEOUT
 from cmsdials._version import __version__
+from cmsdials.dataset import FetchedDataset, open_dataset
 
 if TYPE_CHECKING:
     from cmsdials._arrays import HistogramArray
 
-__all__ = ["DEFAULT_RETRY", "DEFAULT_TIMEOUT", "Dials", "HistogramArray", "Stream", "__version__"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "Dials",
+    "FetchedDataset",
+    "HistogramArray",
+    "Stream",
+    "__version__",
+    "open_dataset",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 import requests
 from requests.adapters import BaseAdapter
 
@@ -18,6 +21,11 @@ from cmsdials._transport import (
     Transport,
 )
 from cmsdials.auth.base import BaseCredentials
+
+if TYPE_CHECKING:  # fetch(): its module imports pyarrow helpers lazily
+    from collections.abc import Sequence
+
+    from cmsdials.dataset._fetch import FetchReport
 
 __all__ = ["Dials"]
 
@@ -145,6 +153,59 @@ class Dials(Closing):
         self.oms = routes.OMSProxyClient(shared)
         self.workspace = routes.WorkspaceClient(shared)
 
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        workspace: str | None = None,
+        base_url: str | None = None,
+        secret_key: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        interactive: bool | None = None,
+        **options: Any,
+    ) -> Dials:
+        """A client configured by the environment, as the ``cmsdials`` command is.
+
+        ::
+
+            dials = Dials.from_env()                      # DIALS_BASE_URL, DIALS_WORKSPACE, ...
+            dials = Dials.from_env(workspace="jetmet")    # a keyword overrides its variable
+
+        Parameters
+        ----------
+        workspace:
+            Default ``$DIALS_WORKSPACE``; neither: the server routes you by your e-groups.
+        base_url:
+            Default ``$DIALS_BASE_URL``, else the production DIALS.
+        secret_key:
+            Default ``$DIALS_SECRET_KEY`` (an API-client secret key).  Without one, the
+            device-flow tokens cached for the server are used (``cmsdials login``, or
+            :meth:`cmsdials.auth.bearer.Credentials.from_creds_file`).
+        cache_dir:
+            Directory of the credential cache (default: the user's cache directory).
+        interactive:
+            Whether a device sign-in may start when nothing is cached (default: when
+            someone can answer it, see :func:`cmsdials.auth.device.is_interactive`).
+        options:
+            Any other keyword of :class:`Dials` (``timeout``, ``deadline``, ...).
+
+        Raises
+        ------
+        cmsdials.errors.NotSignedInError
+            No secret key, no cached sign-in, and nobody to sign in.
+        """
+        from cmsdials._env import dials_from_env
+
+        return dials_from_env(
+            cls,
+            workspace=workspace,
+            base_url=base_url,
+            secret_key=secret_key,
+            cache_dir=cache_dir,
+            interactive=interactive,
+            **options,
+        )
+
     @property
     def check_me_names(self) -> bool:
         """Whether exact ME names are checked before a query (see the class doc)."""
@@ -185,4 +246,107 @@ class Dials(Closing):
         return (
             f"Dials(creds={self._transport.creds!r}, workspace={self.workspace_name!r}, "
             f"base_url={self.base_url!r})"
+        )
+
+    def fetch(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mes: str | Sequence[str] | None = None,
+        me_regex: str | None = None,
+        datasets: str | int | Sequence[str | int] | None = None,
+        dataset_regex: str | None = None,
+        runs: int | tuple[int, int] | Sequence[int | tuple[int, int]] | None = None,
+        shard: tuple[int, int] | str | None = None,
+        workers: int = 1,
+        piece_rows: int | None = None,
+        progress: bool | None = None,
+        verify: bool = False,
+        dask_client: Any = None,
+    ) -> FetchReport:
+        """Fetch a slice of DIALS into a resumable Parquet data set at ``path``.
+
+        ::
+
+            report = dials.fetch(
+                "pixel-2023",
+                mes=["PixelPhase1/Tracks/PXBarrel/charge_PXLayer_2",
+                     "PixelPhase1/Tracks/PXBarrel/clusterposition_zphi_ontrack_PXLayer_1"],
+                datasets="/ZeroBias/Run2023C-PromptReco-v1/DQMIO",
+                runs=(367000, 368000),
+                workers=4,
+            )
+            data = cmsdials.open_dataset("pixel-2023").to_pandas(me=...)
+
+        The slice (every given selector narrows it; names and regex of one kind add up)
+        is cut into pieces - one ME, one dataset, a range of whole runs, about
+        ``piece_rows`` rows - each written atomically to
+        ``<path>/th1|th2/me_id=<id>/dataset_id=<id>/runs-<first>-<last>.parquet``, with a
+        manifest (``_manifest.json``: query, server, workspace, client version, times,
+        every piece's status, rows and SHA-256).  Running the same call again skips the
+        complete pieces and fetches the rest: interrupted anywhere (even killed), the
+        data set ends byte for byte as one uninterrupted run leaves it.  See
+        docs/datasets.md.
+
+        Parameters
+        ----------
+        path:
+            The data set directory (created; must be empty or hold this same query).
+        mes:
+            Exact ME names, 1-D and 2-D alike (the kind comes from the ME).
+        me_regex:
+            A regular expression of ME names (the server's ``me__regex``).
+        datasets:
+            Dataset names or ids.  ``None`` with no ``dataset_regex``: every dataset.
+        dataset_regex:
+            A regular expression of dataset names.
+        runs:
+            A run, an inclusive range ``(first, last)``, or a list of them; ``None``: all.
+        shard:
+            ``(i, n)`` or ``"i/n"``: fetch only the i-th of n disjoint shares of the
+            pieces (n batch jobs with i = 1..n fetch everything once).
+        workers:
+            Pieces fetched at once (threads sharing this client's connections).
+        piece_rows:
+            Rows per piece, about; default ``8_000_000 // bins`` (about 64 MB of bin
+            contents).  Only used when the plan is made (the first run).
+        progress:
+            ``None``: a bar on a terminal, log lines on ``cmsdials.progress`` elsewhere
+            when logging shows INFO, else nothing; ``True``: a bar; ``False``: nothing.
+        verify:
+            Also check the SHA-256 of complete pieces before skipping them (reads them).
+        dask_client:
+            A ``dask.distributed.Client``: the pieces run as tasks on its cluster.
+
+        Returns
+        -------
+        cmsdials.dataset.FetchReport
+            Pieces fetched, skipped and failed, rows, bytes and time of this call.
+
+        Raises
+        ------
+        cmsdials.dataset.FetchIncompleteError
+            Some pieces failed after their retries (the others were fetched; ``.report``).
+        cmsdials.dataset.ManifestMismatchError
+            ``path`` holds a data set of another query, server or workspace.
+        cmsdials.errors.UnknownMEError, cmsdials.dataset.FetchQueryError
+            A bad query: unknown ME (with the closest names) or dataset, no ME matched, a
+            bad ``runs`` or ``shard``.
+        """
+        from cmsdials.dataset._fetch import fetch
+
+        return fetch(
+            self,
+            path,
+            mes=mes,
+            me_regex=me_regex,
+            datasets=datasets,
+            dataset_regex=dataset_regex,
+            runs=runs,
+            shard=shard,
+            workers=workers,
+            piece_rows=piece_rows,
+            progress=progress,
+            verify=verify,
+            dask_client=dask_client,
         )

@@ -103,6 +103,9 @@ class Progress:
     def close(self, *, complete: bool = False) -> None:
         """The walk ended: ``complete`` when it fetched everything it was asked for."""
 
+    def describe(self, label: str) -> None:
+        """Show ``label`` from now on (e.g. ``fetch 3/12 pieces``)."""
+
     def _grown_total(self, done: int, *, more: bool) -> int | None:
         """The total, raised when the rows outgrow it (rows added since it was counted)."""
         if self.total is not None and done > self.total:
@@ -118,6 +121,10 @@ class BarProgress(Progress):
         tqdm = require("tqdm.auto", "tqdm", "enable_progress=True").tqdm
         self.total = None if total is None else max(total, initial)
         self._bar: Any = tqdm(desc="Progress", total=self.total, initial=initial, unit=unit)
+
+    def describe(self, label: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description(label, refresh=False)
 
     def page(self, rows: int, *, more: bool) -> None:
         if self._bar is None:
@@ -165,6 +172,9 @@ class LogProgress(Progress):
         self.interval = _interval()
         self.started = self.last = time.monotonic()
         self.lines = 0
+
+    def describe(self, label: str) -> None:
+        self.label = label
 
     def _rate(self, now: float) -> float:
         elapsed = now - self.started

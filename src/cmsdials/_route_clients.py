@@ -41,6 +41,29 @@ __all__ = [
 _HISTOGRAM_KEYS = ("dataset_id", "run_number", "ls_number", "me_id")
 
 
+class _DaskQuery:
+    """``to_dask`` of the th1/th2 routes (the work is in ``cmsdials.dataset._dask``)."""
+
+    @checked_keywords()
+    def to_dask(self, filters: Any = None, *, workers: int = 8, retries: Retries = None) -> Any:
+        """The query as a Dask DataFrame (needs the ``dask`` extra).
+
+        The query is cut as ``list_all(workers=...)`` cuts it (by dataset and run range,
+        about ``3 x workers`` slices, planned now with two small listings); each slice
+        is one partition, walked by a Dask task with a client of its own (the
+        credentials are sent to the workers).  ``compute()`` gives the rows of
+        ``list_all(filters).to_pandas()`` in the same order, with the same columns and
+        dtypes; each partition's index starts at 0 (``reset_index(drop=True)`` after
+        computing for one index).
+        """
+        from cmsdials.dataset._dask import query_to_dask
+
+        resource: Any = self
+        return query_to_dask(
+            resource, resource._paginated_filters(filters), workers=workers, retries=retries
+        )
+
+
 class DatasetIndexClient(
     PaginatedResource[
         models.DatasetIndex, filters.DatasetIndexFilters, models.PaginatedDatasetIndexList
@@ -109,11 +132,12 @@ class LumisectionClient(
 
 
 class LumisectionHistogram1DClient(
+    _DaskQuery,
     PaginatedResource[
         models.LumisectionHistogram1D,
         filters.LumisectionHistogram1DFilters,
         models.PaginatedLumisectionHistogram1DList,
-    ]
+    ],
 ):
     """``th1/``: 1-D histograms per lumisection and ME."""
 
@@ -128,11 +152,12 @@ class LumisectionHistogram1DClient(
 
 
 class LumisectionHistogram2DClient(
+    _DaskQuery,
     PaginatedResource[
         models.LumisectionHistogram2D,
         filters.LumisectionHistogram2DFilters,
         models.PaginatedLumisectionHistogram2DList,
-    ]
+    ],
 ):
     """``th2/``: 2-D histograms per lumisection and ME."""
 

@@ -11,6 +11,12 @@
     ├── ResponseFormatError     (also ValueError)                whole JSON of an unexpected shape
     ├── MixedBinningError       (also ValueError)                to_numpy() over several binnings
     ├── GetManyError                                             some keys of get_many() failed
+    ├── FetchQueryError         (also ValueError)                a fetch that cannot be planned
+    ├── FetchIncompleteError                                     some pieces of a fetch failed
+    ├── ManifestError           (also ValueError)                no readable data set manifest
+    │   └── ManifestMismatchError                                a directory of another query
+    ├── DatasetSelectionError   (also ValueError)                a data set selection it lacks
+    ├── NotSignedInError                                         Dials.from_env(): no credentials
     ├── DeadlineExceededError   (also requests.Timeout)          no whole answer within deadline=
     ├── ResponseTooLargeError   (also requests.RequestException) a body larger than max_body=
     └── APIError                (also requests.HTTPError)        a non-2xx answer
@@ -36,10 +42,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
+
+if TYPE_CHECKING:
+    from cmsdials.dataset._fetch import FetchReport
 
 __all__ = [
     "APIError",
@@ -47,12 +57,18 @@ __all__ = [
     "BadRequestError",
     "ClientError",
     "CrossOriginRedirectError",
+    "DatasetSelectionError",
     "DeadlineExceededError",
     "DialsError",
+    "FetchIncompleteError",
+    "FetchQueryError",
     "GetManyError",
+    "ManifestError",
+    "ManifestMismatchError",
     "MissingDependencyError",
     "MixedBinningError",
     "NotFoundError",
+    "NotSignedInError",
     "PerformanceWarning",
     "ResponseDecodeError",
     "ResponseFormatError",
@@ -68,7 +84,9 @@ class DialsError(Exception):
     """Base class of the exceptions raised by ``cmsdials`` itself."""
 
 
-def _did_you_mean(suggestions: list[str]) -> str:
+def did_you_mean(suggestions: Sequence[str]) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for the closest valid names, ``""`` for none: the
+    one wording of every "unknown name" message."""
     return f"; did you mean {' or '.join(map(repr, suggestions))}?" if suggestions else ""
 
 
@@ -95,7 +113,7 @@ class UnknownArgumentError(DialsError, TypeError):
         self.where = where
         self.suggestions = suggestions
         message = f"{where} got an unexpected keyword argument {name!r}"
-        message += _did_you_mean(suggestions)
+        message += did_you_mean(suggestions)
         if hint:
             message += f" ({hint})"
         super().__init__(message)
@@ -114,7 +132,7 @@ class UnknownFilterError(UnknownArgumentError, ValueError):
         super().__init__(name, filter_class, suggestions)
         self.filter_class = filter_class
         # The filter model's own wording (it is not a method call).
-        self.args = (f"{filter_class} has no filter {name!r}{_did_you_mean(suggestions)}",)
+        self.args = (f"{filter_class} has no filter {name!r}{did_you_mean(suggestions)}",)
 
 
 class UnknownMEError(DialsError, ValueError):
@@ -160,7 +178,7 @@ class UnknownMEError(DialsError, ValueError):
         else:
             message = (
                 f"no monitoring element named {name!r} in {where}, so {route} would return "
-                f"no rows{_did_you_mean(suggestions)} (dials.mes.list() lists the MEs; "
+                f"no rows{did_you_mean(suggestions)} (dials.mes.list() lists the MEs; "
                 "Dials(..., check_me_names=False) skips this check)"
             )
         super().__init__(message)
@@ -444,3 +462,76 @@ def api_error_from(response: requests.Response) -> APIError:
     return _error_class(response.status_code)(
         message, response=response, status_code=response.status_code, detail=detail, code=code
     )
+
+
+class NotSignedInError(DialsError):
+    """No secret key is configured and no sign-in is cached for the server, and nobody
+    can sign in now (not interactive)."""
+
+    def __init__(self, server: str, cache: str) -> None:
+        self.server = server
+        super().__init__(
+            f"no DIALS credentials for {server}: set DIALS_SECRET_KEY (an API-client secret "
+            f"key), or sign in once with `cmsdials login` (tokens are cached in {cache})"
+        )
+
+
+# -- data sets on disk (cmsdials.dataset) -------------------------------------------
+
+
+class FetchQueryError(DialsError, ValueError):
+    """A fetch query (or a shard) that cannot be planned: bad values, no ME matched, an
+    unknown dataset.  The message names what was wrong and what is valid."""
+
+
+class ManifestError(DialsError, ValueError):
+    """A data set directory without a readable manifest, or one of another format."""
+
+
+class ManifestMismatchError(ManifestError):
+    """A fetch into a directory that holds another query's data set (or another server's,
+    or another workspace's).  ``differences`` maps each differing field to
+    ``(in the directory, asked for)``."""
+
+    def __init__(self, root: Path, differences: dict[str, tuple[Any, Any]]) -> None:
+        self.root = root
+        self.differences = differences
+        lines = "; ".join(
+            f"{name}: {stored!r} there, {asked!r} asked for"
+            for name, (stored, asked) in differences.items()
+        )
+        super().__init__(
+            f"{str(root)!r} holds a data set of another query ({lines}); fetch into a new "
+            "directory, or repeat the stored query to resume it"
+        )
+
+
+class FetchIncompleteError(DialsError):
+    """Some pieces of a fetch failed (the others were fetched).  ``report`` is the
+    :class:`FetchReport`; running the same fetch again retries the failed pieces."""
+
+    def __init__(self, report: FetchReport) -> None:
+        self.report = report
+        shown = "; ".join(f"{piece}: {error}" for piece, error in report.pieces_failed[:3])
+        more = len(report.pieces_failed) - 3
+        shown += f"; and {more} more" if more > 0 else ""
+        super().__init__(
+            f"{len(report.pieces_failed)} of the pieces failed ({shown}); the others are "
+            f"complete: run the same fetch again to retry the failed ones ({report})"
+        )
+
+
+class DatasetSelectionError(DialsError, ValueError):
+    """A selection (``me=``, ``datasets=``, ``runs=``, ``kind=``) that the data set cannot
+    answer: a name or id it does not hold, a malformed run range, or several kinds where
+    one is needed.
+
+    Attributes
+    ----------
+    suggestions:
+        The closest valid names, best first (may be empty).
+    """
+
+    def __init__(self, message: str, suggestions: Sequence[str] = ()) -> None:
+        self.suggestions = list(suggestions)
+        super().__init__(message)

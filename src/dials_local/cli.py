@@ -62,6 +62,7 @@ PRIVATE_UMASK = 0o077
 #: Checked with ``find_spec`` before anything imports them.
 LOCAL_EXTRA_MODULES = (
     "starlette",
+    "anyio",
     "uvicorn",
     "sqlalchemy",
     "jwt",

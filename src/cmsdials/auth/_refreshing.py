@@ -20,7 +20,7 @@ import logging
 import threading
 from abc import abstractmethod
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cmsdials.auth.base import BaseCredentials, TokenState
 from cmsdials.auth.models import ApiToken, Token, utcnow
@@ -79,6 +79,19 @@ class RefreshingCredentials(BaseCredentials, Generic[T]):
         # Guards _background_for, the token whose background refresh was started.
         self._guard = threading.Lock()
         self._background_for: T | None = None
+
+    # -- pickling (a Dask task or a process pool carries the credentials to workers) -------
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Locks do not pickle and belong to this process: the copy gets fresh ones.
+        state = dict(self.__dict__)
+        for name in ("_refresh_lock", "_guard", "_background_for"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        RefreshingCredentials.__init__(self)
 
     # -- state ---------------------------------------------------------------------------
 

@@ -72,10 +72,23 @@ class CredentialStore:
         self.directory = default_cache_dir() if cache_dir is None else Path(cache_dir)
         self.path = self.directory / FILENAME
         self.legacy_key = legacy_key if self.is_default else None
+        self._make_locks()
+
+    def _make_locks(self) -> None:
         # The file lock excludes other processes; this one orders the threads of this
         # process (and makes lock() re-entrant for them).
         self._thread_lock = threading.RLock()
         self._file_lock = FileLock(str(self.directory / f"{FILENAME}.lock"), mode=0o600)
+
+    # A copy in another process (a Dask worker) gets locks of its own on the same file.
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_thread_lock"], state["_file_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._make_locks()
 
     def __repr__(self) -> str:
         return f"CredentialStore({str(self.path)!r})"
