@@ -65,3 +65,12 @@ def test_changelog_has_the_current_version() -> None:
     headings = re.findall(r"^## \[([^\]]+)\]", changelog, re.MULTILINE)
     assert headings[0] == "Unreleased"
     assert version.group(1) in headings, "a release without its CHANGELOG section"
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test modules by basename (rootdir-relative, no packages): two
+    test files of one name in different directories stop the whole run at collection."""
+    seen: dict[str, Path] = {}
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a name"
+        seen[path.name] = path

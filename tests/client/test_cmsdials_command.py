@@ -479,6 +479,29 @@ def test_fetch_then_audit(cli: Cli, target: Target, tmp_path: Path) -> None:
     assert "is not a shard I/N" in bad_shard.stderr
 
 
+def test_fetch_in_shards_with_workers_equals_one_fetch(cli: Cli, tmp_path: Path) -> None:
+    """Two shard jobs (one with 2 workers) into one directory give the files of a single
+    fetch, byte for byte; --verify then re-reads them all and finds them complete; -q
+    prints nothing on stderr."""
+    me = "JetMET/Jet/Cleanedak4PFJetsCHS/CHFrac_highPt_Barrel"
+    query = ("--me", me, "--dataset", str(JETMET_DATASET), "--runs",
+             f"{min(JETMET_RUNS)}-{max(JETMET_RUNS)}", "--piece-rows", "50")  # fmt: skip
+    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
+    cli("-w", "jetmet", "-q", "fetch", str(whole), *query)
+    first = cli("-w", "jetmet", "-q", "fetch", str(sharded), *query, "--shard", "1/2")
+    second = cli("-w", "jetmet", "-q", "fetch", str(sharded), *query, "--shard", "2/2",
+                 "--workers", "2")  # fmt: skip
+    assert first.stderr == "" and second.stderr == ""
+    files = sorted(p.relative_to(whole) for p in whole.rglob("*.parquet"))
+    assert len(files) >= 2, "the test needs several pieces"
+    assert files == sorted(p.relative_to(sharded) for p in sharded.rglob("*.parquet"))
+    for name in files:
+        assert (whole / name).read_bytes() == (sharded / name).read_bytes(), name
+    verified = cli("-w", "jetmet", "-q", "fetch", str(sharded), *query, "--verify").stdout
+    assert f"0 pieces fetched, {len(files)} already complete" in verified
+    assert "OK" in cli("-w", "jetmet", "audit", str(sharded)).stdout
+
+
 # -- signing in ------------------------------------------------------------------------------------
 
 USER, PASSWORD = "alice", "correct horse battery"
