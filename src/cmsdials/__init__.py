@@ -18,10 +18,15 @@
     dials.fetch("study/", mes=["..."], runs=(367100, 367200))
     frame = cmsdials.open_dataset("study/").to_pandas(me="...")
 
+    # Which lumisections count (docs/lumi.md), and what the machine was doing (docs/oms.md)
+    good = dials.caf.mask("Collisions24", "golden") & dials.ml_bad_lumis.golden_mask(...)
+    frame = cmsdials.oms.join(good.apply(rows), dials.oms.lumisections(runs))
+
 Public modules: :mod:`cmsdials.filters` (filter models), :mod:`cmsdials.auth`
 (credentials), :mod:`cmsdials.errors` (exceptions), :mod:`cmsdials.dataset` (data sets on
-disk), ``cmsdials.clients.<route>.models``
-and ``.client`` (row models and route clients, by route).
+disk), :mod:`cmsdials.lumi` (lumi masks), :mod:`cmsdials.oms` (OMS frames and the join),
+``cmsdials.clients.<route>.models`` and ``.client`` (row models and route clients, by
+route).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -31,6 +36,7 @@ from cmsdials._stream import Stream
 from cmsdials._transport import DEFAULT_RETRY, DEFAULT_TIMEOUT
 from cmsdials._version import __version__
 from cmsdials.dataset import FetchedDataset, open_dataset
+from cmsdials.lumi import LumiMask
 
 if TYPE_CHECKING:
     from cmsdials._arrays import HistogramArray
@@ -41,6 +47,7 @@ __all__ = [
     "Dials",
     "FetchedDataset",
     "HistogramArray",
+    "LumiMask",
     "Stream",
     "__version__",
     "open_dataset",

@@ -12,6 +12,7 @@ from cmsdials import _route_clients as routes
 from cmsdials._closing import Closing
 from cmsdials._mes import catalog
 from cmsdials._suggest import checked_keywords
+from cmsdials._thirdparty import BrilwsClient, CAFClient
 from cmsdials._transport import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_BODY,
@@ -21,6 +22,7 @@ from cmsdials._transport import (
     Transport,
 )
 from cmsdials.auth.base import BaseCredentials
+from cmsdials.oms._client import OMSClient
 
 if TYPE_CHECKING:  # fetch(): its module imports pyarrow helpers lazily
     from collections.abc import Sequence
@@ -100,7 +102,11 @@ class Dials(Closing):
     dataset_index, file_index, run, lumi, h1d, h2d, mes, ml_models_index, ml_bad_lumis:
         The data routes (``ml_bad_lumisection`` is another name of ``ml_bad_lumis``).
     oms:
-        The OMS proxy (``query``).
+        The OMS proxy: ``query`` (2.4.1's), ``query_all`` (every page as one DataFrame),
+        ``pages``, ``lumisections`` (docs/oms.md).
+    caf, brilws:
+        The official certification JSONs (``caf.get``, ``caf.mask``) and luminosity
+        (``brilws.lumi``) (docs/official-json.md).
     workspace:
         The workspace listing (``list``, ``my_workspace``); the workspace name given
         here is :attr:`workspace_name`.
@@ -150,7 +156,9 @@ class Dials(Closing):
         self.ml_models_index = routes.MLModelsIndexClient(shared)
         self.ml_bad_lumis = routes.MLBadLumisectionClient(shared)
         self.ml_bad_lumisection = self.ml_bad_lumis
-        self.oms = routes.OMSProxyClient(shared)
+        self.oms = OMSClient(shared)
+        self.caf = CAFClient(shared)
+        self.brilws = BrilwsClient(shared)
         self.workspace = routes.WorkspaceClient(shared)
 
     @classmethod

@@ -9,7 +9,7 @@ OMS proxy, workspaces) are small methods on top of the same transport.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import TypeAdapter
 
@@ -23,6 +23,10 @@ from cmsdials._transport import DEFAULT_TIMEOUT, Retries, Timeout, Transport
 from cmsdials.auth.base import BaseCredentials
 from cmsdials.errors import APIError
 from cmsdials.utils._base_client import BaseAPIClient
+
+if TYPE_CHECKING:
+    from cmsdials.lumi import LumiMask
+    from cmsdials.lumi._mask import JSONSource
 
 __all__ = [
     "DatasetIndexClient",
@@ -300,6 +304,77 @@ class MLBadLumisectionClient(
             "golden-json", model_id__in, dataset_id__in, run_number__in, retries
         )
         return result
+
+    # -- the same reports as lumi masks (cmsdials.lumi, docs/lumi.md) ---------------------
+
+    @checked_keywords()
+    def golden_mask(
+        self,
+        model_id__in: Sequence[int],
+        dataset_id__in: Sequence[int],
+        run_number__in: Sequence[int],
+        *,
+        retries: Retries = None,
+    ) -> LumiMask:
+        """:meth:`golden_json` as a :class:`~cmsdials.lumi.LumiMask`: the lumisections of
+        the runs that DIALS knows for the datasets (``lumisection/`` rows) and that no
+        model flagged for any ME (CONTRACT §7.9.2)."""
+        from cmsdials.lumi import LumiMask
+
+        return LumiMask(
+            self.golden_json(model_id__in, dataset_id__in, run_number__in, retries=retries)
+        )
+
+    @checked_keywords()
+    def bad_mask(
+        self,
+        model_id__in: Sequence[int],
+        dataset_id__in: Sequence[int],
+        run_number__in: Sequence[int],
+        *,
+        retries: Retries = None,
+    ) -> LumiMask:
+        """:meth:`cert_json` as a :class:`~cmsdials.lumi.LumiMask`: the lumisections that at
+        least one of the models flagged, for any ME, in any of the datasets (CONTRACT
+        §7.9.1)."""
+        from cmsdials.lumi import LumiMask
+
+        return LumiMask.from_results(
+            self.cert_json(model_id__in, dataset_id__in, run_number__in, retries=retries)
+        )
+
+    @checked_keywords()
+    def json_portal(
+        self,
+        model_id__in: Sequence[int],
+        dataset_id__in: Sequence[int],
+        run_number__in: Sequence[int],
+        golden: LumiMask | JSONSource | None = None,
+        dcs: LumiMask | JSONSource | None = None,
+        *,
+        retries: Retries = None,
+    ) -> LumiMask:
+        """DIALS' "JSON portal" in one call: the lumisections good for ML and certified.
+
+        The result holds a lumisection of one of ``run_number__in`` exactly when
+
+        1. DIALS has it for one of ``dataset_id__in`` (a ``lumisection/`` row), and
+        2. none of ``model_id__in`` flagged it (any ME, any of the datasets), and
+        3. it is in ``golden`` (when given), and
+        4. it is in ``dcs`` (when given).
+
+        That is ``golden_mask(...) & golden & dcs``.  ``golden`` and ``dcs`` take a
+        :class:`~cmsdials.lumi.LumiMask` or anything
+        :meth:`~cmsdials.lumi.LumiMask.from_json` reads (a path, a URL, JSON text, a dict,
+        a ``caf/`` answer); ``None`` leaves that condition out.
+        """
+        from cmsdials.lumi import LumiMask
+
+        # The files first: a bad path fails before any request.
+        others = [LumiMask.from_json(source) for source in (golden, dcs) if source is not None]
+        return self.golden_mask(
+            model_id__in, dataset_id__in, run_number__in, retries=retries
+        ).intersection(*others)
 
 
 class _UnscopedClient(BaseAPIClient):

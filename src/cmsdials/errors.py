@@ -17,6 +17,9 @@
     │   └── ManifestMismatchError                                a directory of another query
     ├── DatasetSelectionError   (also ValueError)                a data set selection it lacks
     ├── NotSignedInError                                         Dials.from_env(): no credentials
+    ├── LumiMaskError           (also ValueError)                a malformed lumi mask or input
+    │   └── LumiMaskTypeError   (also TypeError)                 a run or ls that is no integer
+    ├── MissingLumisectionsError (also ValueError)               oms.join(how="strict") mismatch
     ├── DeadlineExceededError   (also requests.Timeout)          no whole answer within deadline=
     ├── ResponseTooLargeError   (also requests.RequestException) a body larger than max_body=
     └── APIError                (also requests.HTTPError)        a non-2xx answer
@@ -34,8 +37,9 @@ client keep catching what they caught before.
 
 Messages never contain credentials: URLs carry none, and headers are never printed.
 
-One warning: :class:`PerformanceWarning`, when a walk is about to make thousands of small
-requests (it says which arguments make it faster).
+Warnings: :class:`PerformanceWarning`, when a walk is about to make thousands of small
+requests (it says which arguments make it faster); :class:`MissingLumisectionsWarning`,
+when a join with OMS leaves lumisections of one side out.
 """
 
 from __future__ import annotations
@@ -63,9 +67,13 @@ __all__ = [
     "FetchIncompleteError",
     "FetchQueryError",
     "GetManyError",
+    "LumiMaskError",
+    "LumiMaskTypeError",
     "ManifestError",
     "ManifestMismatchError",
     "MissingDependencyError",
+    "MissingLumisectionsError",
+    "MissingLumisectionsWarning",
     "MixedBinningError",
     "NotFoundError",
     "NotSignedInError",
@@ -535,3 +543,23 @@ class DatasetSelectionError(DialsError, ValueError):
     def __init__(self, message: str, suggestions: Sequence[str] = ()) -> None:
         self.suggestions = list(suggestions)
         super().__init__(message)
+
+
+# -- lumi masks and OMS (cmsdials.lumi, cmsdials.oms) -----------------------------------
+
+
+class LumiMaskError(DialsError, ValueError):
+    """A lumi mask, or an input to one, is not valid: the message names the run and range."""
+
+
+class LumiMaskTypeError(LumiMaskError, TypeError):
+    """A run or lumisection number is not an integer (a float, a string, a bool...)."""
+
+
+class MissingLumisectionsError(DialsError, ValueError):
+    """``cmsdials.oms.join(..., how="strict")``: some lumisections are on one side of the
+    join only."""
+
+
+class MissingLumisectionsWarning(UserWarning):
+    """Lumisections on one side only were left out of a join (``how="left"``/``"inner"``)."""

@@ -350,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_location(ingest)
     _add_quiet(ingest, "while loading")
     ingest.set_defaults(func=cmd_ingest)
+    from dials_local import cli_oms  # ingest-oms: its own module
+
+    cli_oms.add_command(commands)
 
     client = commands.add_parser(
         "create-api-client",
@@ -389,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_location(user)
     user.set_defaults(func=cmd_create_user)
+    from dials_local.cli_load import add_load_commands
+
+    add_load_commands(commands)  # load-certification, load-lumi
     return parser
 
 

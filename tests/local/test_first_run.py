@@ -474,8 +474,8 @@ def test_a_base_install_names_the_extra_to_install(tmp_path: Path) -> None:
     source.mkdir()
     pip(python, "install", "-q", str(source_copy(source)))  # no extras
     expected = (
-        'dials-local needs the "local" extra: pip install "cmsdials[local]" (missing '
-        "modules: starlette, uvicorn, sqlalchemy, jwt, cryptography, numpy, pyarrow, regex)\n"
+        'dials-local needs the "local" extra: pip install "cmsdials[local]" (missing modules: '
+        "starlette, anyio, uvicorn, sqlalchemy, jwt, cryptography, numpy, pyarrow, regex)\n"
     )
     done = subprocess.run(
         [str(python.parent / "dials-local"), "serve", "--demo"],

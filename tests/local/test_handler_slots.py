@@ -5,11 +5,13 @@ so that one costly request never holds the turn of cheap ones.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -28,6 +30,8 @@ from dials_local.api.slots import (
 from dials_local.listing.patterns import REGEX_BUDGET_S, TOO_SLOW
 from dials_local.testing import LocalServer
 
+T = TypeVar("T")
+
 
 def test_slots_default_to_one_per_cpu_and_come_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
@@ -40,6 +44,13 @@ def test_slots_default_to_one_per_cpu_and_come_from_the_environment(
         monkeypatch.setenv(HANDLER_SLOTS_ENV, bad)
         with pytest.raises(ValueError, match=HANDLER_SLOTS_ENV):
             handler_slots()
+
+
+def _run(main: Callable[[], Awaitable[T]]) -> T:
+    """``anyio.run(main)`` in a thread of its own: another test (Playwright's sync API)
+    may have left an event loop running in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, main).result()
 
 
 class _Gauge:
@@ -75,7 +86,7 @@ def test_at_most_slots_handlers_run_at_once() -> None:
                 group.start_soon(one)
         return results
 
-    assert anyio.run(main) == [0.05] * 8
+    assert _run(main) == [0.05] * 8
     assert gauge.most == 2
 
 
@@ -96,7 +107,7 @@ def test_a_slow_handler_gives_its_slot_back_after_the_grace_time() -> None:
             group.start_soon(quick)
         return waited[0], slots.grace
 
-    waited, grace = anyio.run(main)
+    waited, grace = _run(main)
     assert waited < grace + 0.5, f"the quick handler waited {waited:.2f} s for the slow one"
 
 
@@ -113,7 +124,7 @@ def test_no_slot_before_the_deadline_raises() -> None:
             waited = time.monotonic() - started
         return waited
 
-    assert anyio.run(main) < 0.4
+    assert _run(main) < 0.4
 
 
 @pytest.fixture(scope="module")

@@ -394,9 +394,7 @@ def test_workspace_header_selects_the_database(any_server: LocalServer) -> None:
     assert ids(empty.json()) == tracker
 
 
-@pytest.mark.parametrize(
-    "route", ["caf/", "runregistry/editable-datasets/", "brilws/brilcalc-lumi/"]
-)
+@pytest.mark.parametrize("route", ["runregistry/editable-datasets/"])
 def test_third_party_proxies_answer_501(any_server: LocalServer, route: str) -> None:
     body = get(any_server, route, status=501)
     assert "not available in dials-local" in body["detail"]

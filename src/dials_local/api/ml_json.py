@@ -17,6 +17,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from dials_local.api.context import Call, ErrorAnswer
+from dials_local.data.lumi_ranges import ranges
 from dials_local.db.schema import (
     INT64_RANGE,
     dim_ml_models_index,
@@ -143,17 +144,6 @@ def cert_json(call: Call) -> Response:
                 }
             )
     return json_response(result)
-
-
-def ranges(numbers: list[int]) -> list[list[int]]:
-    """Maximal runs of consecutive integers as inclusive ``[first, last]`` pairs."""
-    pairs: list[list[int]] = []
-    for number in numbers:
-        if pairs and number == pairs[-1][1] + 1:
-            pairs[-1][1] = number
-        else:
-            pairs.append([number, number])
-    return pairs
 
 
 def golden_json(call: Call) -> Response:

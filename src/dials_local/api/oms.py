@@ -5,6 +5,16 @@ the records of the requested ``endpoint`` are read from the service database, fi
 (``filter[attr][OP]=value``, OP in EQ NEQ LT GT LE GE LIKE; ``filter[attr]=v`` means EQ),
 sorted (``sort=a,-b``), trimmed (``fields=a,b``) and paged (``page[offset]``,
 ``page[limit]``); ``meta.totalResourceCount`` counts the matches before paging.
+
+The records are the synthetic ones of the seed and those loaded with ``dials-local
+ingest-oms`` (``dials_local.data.oms_ingest``: an ingested run replaces the synthetic
+records of that run).  Attributes stored as OMS' ``{"value": v, "units": u}`` objects are
+filtered and sorted by ``v``.  ``EQ`` filters on ``run_number`` and ``fill_number`` are
+also given to the database (JSON functions of SQLite and PostgreSQL), so that one run's
+lumisections are found without reading the whole endpoint; the exact test stays here.
+
+An endpoint without records answers 404 naming the available ones: DIALS answers 500
+there (CONTRACT §7.10), but dials-local never answers 5xx to input (see docs/oms.md).
 """
 
 from __future__ import annotations
@@ -15,7 +25,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from starlette.responses import Response
 
 from dials_local.api.context import Call, ErrorAnswer
@@ -35,6 +46,14 @@ Predicate = Callable[[dict[str, Any]], bool]
 def _bad_request(detail: str) -> ErrorAnswer:
     """A 400 for a malformed OMS query (DIALS answers 500 there)."""
     return ErrorAnswer(400, {"detail": detail})
+
+
+def _value(attrs: dict[str, Any], attribute: str) -> Any:
+    """The attribute's value; OMS' ``{"value": v, "units": u}`` objects give ``v``."""
+    value = attrs.get(attribute)
+    if isinstance(value, dict) and "value" in value:
+        return value["value"]
+    return value
 
 
 def _coerce(sample: object, raw: str) -> object:
@@ -113,12 +132,22 @@ def _predicate(attribute: str, op: str, raw: str) -> Predicate:
     """The test of one ``filter[attribute][OP]=raw`` parameter."""
     if op == "LIKE":
         like = _like(raw)
-        return lambda attrs: isinstance(attrs.get(attribute), str) and like(attrs[attribute])
+
+        def like_test(attrs: dict[str, Any]) -> bool:
+            value = _value(attrs, attribute)
+            return isinstance(value, str) and like(value)
+
+        return like_test
     if op == "CT":  # OMS "contains"
-        return lambda attrs: isinstance(attrs.get(attribute), str) and raw in attrs[attribute]
+
+        def contains(attrs: dict[str, Any]) -> bool:
+            value = _value(attrs, attribute)
+            return isinstance(value, str) and raw in value
+
+        return contains
 
     def test(attrs: dict[str, Any]) -> bool:
-        value = attrs.get(attribute)
+        value = _value(attrs, attribute)
         if value is None:
             return False
         wanted = _coerce(value, raw)
@@ -141,6 +170,46 @@ def _predicates(call: Call) -> list[Predicate]:
     return predicates
 
 
+#: Attributes whose ``EQ`` filters the database applies first (see the module's doc).
+_PUSHED_DOWN = ("run_number", "fill_number")
+
+
+def _prefilter(dialect: str, attribute: str, raw: str) -> ColumnElement[bool] | None:
+    """A database condition keeping at least every record ``filter[attribute][EQ]=raw``
+    keeps: the number equal, or an attribute that is not a JSON number (left to the exact
+    test).  None when ``raw`` is not an integer."""
+    try:
+        number = int(raw.strip())
+    except ValueError:
+        return None
+    if not -(2**53) < number < 2**53:  # exact in a JSON double on both databases
+        return None
+    if dialect == "sqlite":
+        path = f"$.{attribute}"
+        kind = func.json_type(oms_records.c.attributes, path)
+        return or_(
+            func.json_extract(oms_records.c.attributes, path) == number,
+            kind.not_in(("integer", "real")),
+        )
+    if dialect == "postgresql":
+        item = cast(oms_records.c.attributes, JSONB)[attribute]
+        return or_(item == cast(number, JSONB), func.jsonb_typeof(item) != "number")
+    return None
+
+
+def _pushed_down(call: Call, dialect: str, query: Select[Any]) -> Select[Any]:
+    """``query`` narrowed by the ``EQ`` filters the database can apply."""
+    for name, raw in call.params.pairs:
+        match = _FILTER.match(name)
+        if match is None or match.group(1) not in _PUSHED_DOWN:
+            continue
+        if (match.group(2) or "EQ").upper() == "EQ":
+            condition = _prefilter(dialect, match.group(1), raw)
+            if condition is not None:
+                query = query.where(condition)
+    return query
+
+
 def _page_param(call: Call, name: str, default: int, low: int, high: int) -> int:
     """``page[name]`` as an integer clamped to [low, high]."""
     raw = call.params.get(f"page[{name}]")
@@ -158,9 +227,15 @@ def _sort(records: list[tuple[str, str, dict[str, Any]]], spec: str) -> None:
     for key in reversed([k for k in spec.split(",") if k.strip()]):
         descending = key.startswith("-")
         name = key.lstrip("-+").strip()
-        present = [r for r in records if r[2].get(name) is not None]
-        missing = [r for r in records if r[2].get(name) is None]
-        present.sort(key=lambda r: r[2][name], reverse=descending)
+        present = [r for r in records if _value(r[2], name) is not None]
+        missing = [r for r in records if _value(r[2], name) is None]
+        try:
+            present.sort(key=lambda r: _value(r[2], name), reverse=descending)
+        except TypeError:  # mixed types (ingested records): by type name, then value
+            present.sort(
+                key=lambda r: (type(_value(r[2], name)).__name__, str(_value(r[2], name))),
+                reverse=descending,
+            )
         records[:] = present + missing  # nulls last in both directions
 
 
@@ -186,11 +261,14 @@ def oms_proxy(call: Call) -> Response:
     offset = _page_param(call, "offset", 0, 0, 2**31)
     limit = _page_param(call, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     with call.database.service_engine().connect() as conn:
-        rows = conn.execute(
+        query = (
             select(oms_records.c.resource_id, oms_records.c.resource_type, oms_records.c.attributes)
             .where(oms_records.c.endpoint == endpoint)
             .order_by(oms_records.c.position)
-        ).all()
+        )
+        rows = conn.execute(_pushed_down(call, conn.dialect.name, query)).all()
+        if not rows:
+            rows = conn.execute(query.limit(1)).all()  # the filters matched nothing
         if not rows:
             known = conn.execute(select(oms_records.c.endpoint).distinct()).scalars().all()
             raise ErrorAnswer(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from dials_local.api import meta, ml_json, oms, workspace_routes
+from dials_local.api import meta, ml_json, oms, thirdparty, workspace_routes
 from dials_local.api.auth_routes import auth_endpoints
 from dials_local.api.context import Call
 from dials_local.api.endpoint import Endpoint
@@ -144,29 +144,26 @@ def build_endpoints() -> list[Endpoint]:
             summary="OMS JSON:API documents from the local OMS records",
             view_name="OMS Proxy",
         ),
-        _stub("caf/", "The CAF certification area", ("class_name", "kind")),
+        Endpoint(
+            "caf/",
+            thirdparty.caf,
+            workspace=False,
+            query_params=thirdparty.CAF_PARAMS,
+            summary="The latest certification JSON (golden, muon, dcs) of a class name",
+            view_name="CAF List",
+        ),
         _stub(
             "runregistry/editable-datasets/",
             "The Run Registry",
             ("class_name", "dataset_name", "global_state"),
         ),
-        _stub(
+        Endpoint(
             "brilws/brilcalc-lumi/",
-            "brilcalc (brilws)",
-            (
-                "brilws_version",
-                "connect",
-                "fillnum",
-                "runnumber",
-                "beamstatus",
-                "unit",
-                "amodetag",
-                "normtag",
-                "begin",
-                "end",
-                "byls",
-                "scope",
-            ),
+            thirdparty.brilcalc_lumi,
+            workspace=False,
+            query_params=thirdparty.BRILWS_PARAMS,
+            summary="brilcalc lumi: delivered and recorded luminosity per run or lumisection",
+            view_name="Brilcalc Lumi",
         ),
         Endpoint(
             "auth/workspaces/",
