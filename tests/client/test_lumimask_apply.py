@@ -247,3 +247,15 @@ def test_json_portal(jetmet: Dials, tmp_path: Path, served: str) -> None:
     assert jetmet.ml_bad_lumis.json_portal(**args, dcs=dcs) == ml & dcs
     with pytest.raises(FileNotFoundError):
         jetmet.ml_bad_lumis.json_portal(**args, golden=tmp_path / "missing.json")
+
+
+def test_a_url_answering_more_than_a_lumi_json_is_refused(tmp_path: Path, served: str) -> None:
+    """The body read from a URL is bounded (MAX_URL_BYTES; a real golden JSON is a few
+    hundred kB): a larger answer is refused once the bound is passed, not read whole."""
+    from cmsdials.errors import LumiMaskError
+    from cmsdials.lumi._mask import MAX_URL_BYTES
+
+    with (tmp_path / "huge.json").open("wb") as huge:
+        huge.truncate(MAX_URL_BYTES + 2**20)  # sparse: no disk written
+    with pytest.raises(LumiMaskError, match="not a lumi JSON"):
+        LumiMask.from_json(f"{served}/huge.json")

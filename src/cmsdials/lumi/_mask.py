@@ -46,8 +46,10 @@ JSONSource: TypeAlias = Union[str, "os.PathLike[str]", bytes, Mapping[Any, Any],
 _RUN_KEY = re.compile(r"\s*\+?\d+\s*")
 _URL = re.compile(r"https?://", re.IGNORECASE)
 _CMSSW_PART = re.compile(r"\s*(\d+):(\d+)(?:\s*-\s*(\d+):(\d+))?\s*")
-#: Default timeout (seconds) of ``from_json`` on a URL.
+#: Default timeout (seconds) of ``from_json`` on a URL, per connection attempt and read.
 URL_TIMEOUT = 30.0
+#: Bytes ``from_json`` reads from a URL at most.
+MAX_URL_BYTES = 64 * 2**20
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -601,10 +603,18 @@ def _loads(text: str, origin: str) -> object:
 def _fetch(url: str, timeout: float) -> object:
     import requests
 
-    response = requests.get(url, timeout=timeout)
-    response.raise_for_status()
+    body = bytearray()
+    with requests.get(url, timeout=timeout, stream=True) as response:
+        response.raise_for_status()
+        # A golden JSON is a few hundred kB: a larger answer is not one (and is not kept).
+        for chunk in response.iter_content(1 << 16):
+            body += chunk
+            if len(body) > MAX_URL_BYTES:
+                raise LumiMaskError(
+                    f"{url} answered more than {MAX_URL_BYTES // 2**20} MiB: not a lumi JSON"
+                )
     try:
-        return response.json()
+        return json.loads(bytes(body))
     except ValueError as exc:
         raise LumiMaskError(f"{url} did not answer JSON: {exc}") from None
 
