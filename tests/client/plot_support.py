@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -18,5 +19,6 @@ def gallery() -> ModuleType:
     spec = importlib.util.spec_from_file_location("make_gallery", REPO / "docs" / "make_gallery.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["make_gallery"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module

@@ -19,15 +19,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from plot_support import RUN, TH1_ME, TH2_ME, TH2_REFERENCE, TH2_RUN  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from plot_support import RUN, TH1_ME, TH2_ME, TH2_REFERENCE, TH2_RUN
 
-from cmsdials import Dials, LumiMask  # noqa: E402
-from cmsdials.auth.secret_key import Credentials  # noqa: E402
-from cmsdials.errors import PlotSelectionError  # noqa: E402
-from cmsdials.plot import Plot, Plots  # noqa: E402
+from cmsdials import Dials, LumiMask
+from cmsdials._arrays import HistogramArray
+from cmsdials.auth.secret_key import Credentials
+from cmsdials.errors import PlotSelectionError
+from cmsdials.plot import Plot, Plots
 
 
 @pytest.fixture(autouse=True)
@@ -108,10 +109,14 @@ def test_heat_map_normalized_divides_each_lumisection_by_its_sum(th1: Any) -> No
 
 def test_several_mes_runs_or_datasets_need_a_choice(jetmet_client: Dials) -> None:
     both = jetmet_client.h1d.list_all(
-        {"me__regex": "CHFrac_highPt_(Barrel|EndCap)$", "run_number__gte": 385799,
-         "run_number__lte": RUN},
+        {
+            "me__regex": "CHFrac_highPt_(Barrel|EndCap)$",
+            "run_number__gte": 385799,
+            "run_number__lte": RUN,
+        },
         enable_progress=False,
     ).to_numpy()
+    assert isinstance(both, HistogramArray)
     with pytest.raises(PlotSelectionError, match="2 MEs: choose one with me=") as info:
         both.plot.lumisection_map()
     assert TH1_ME in info.value.suggestions
@@ -166,7 +171,7 @@ def test_trend_has_gaps_where_lumisections_are_missing(th1: Any) -> None:
 
 
 def test_unknown_statistic_is_refused_with_the_valid_ones(th1: Any) -> None:
-    with pytest.raises(PlotSelectionError, match="did you mean 'mean'.*one of mean, rms"):
+    with pytest.raises(PlotSelectionError, match=r"did you mean 'mean'.*one of mean, rms"):
         th1.plot.trend("meen")
 
 
@@ -240,7 +245,9 @@ def test_map_draws_one_row(maps: Any) -> None:
     array = maps.to_numpy()
     plot = maps.plot.map(3)
     np.testing.assert_array_equal(plot.values["map"], array.data[3])
-    np.testing.assert_array_equal(np.ravel(plot.artists["image"].get_array()), array.data[3].ravel())
+    np.testing.assert_array_equal(
+        np.ravel(plot.artists["image"].get_array()), array.data[3].ravel()
+    )
     row = int(np.flatnonzero((array.run_number == TH2_RUN) & (array.ls_number == 10))[0])
     by_ls = maps.plot.map(ls=10, run=TH2_RUN, flags=[10])
     np.testing.assert_array_equal(by_ls.values["map"], array.data[row])
@@ -327,8 +334,8 @@ def test_command_writes_png_and_pdf(target: Any, tmp_path: Path) -> None:
                      str(RUN), "--flag-ls", "10-12", "-o", str(tmp_path / "map.png"))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "map.png").read_bytes().startswith(b"\x89PNG")
-    done = _cmsdials(target, "-w", "ecal", "plot", "compare", TH2_ME, "--run", str(TH2_RUN),
-                     "--reference-run", str(TH2_REFERENCE), "-o", str(tmp_path / "c.pdf"))  # fmt: skip
+    compare = ["compare", TH2_ME, "--run", str(TH2_RUN), "--reference-run", str(TH2_REFERENCE)]
+    done = _cmsdials(target, "-w", "ecal", "plot", *compare, "-o", str(tmp_path / "c.pdf"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "c.pdf").read_bytes().startswith(b"%PDF")
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []

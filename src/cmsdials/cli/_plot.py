@@ -60,7 +60,9 @@ def _rows(state: State, th1: bool, me: str, run: int, source: Path | None) -> An
 
         return open_dataset(source).to_numpy(me=me, runs=run, kind="th1" if th1 else "th2")
     route = state.dials().h1d if th1 else state.dials().h2d
-    return route.list_all({"me": me, "run_number": run}, enable_progress=False if state.quiet else None)
+    return route.list_all(
+        {"me": me, "run_number": run}, enable_progress=False if state.quiet else None
+    )
 
 
 @cli.command(cls=SuggestingCommand)
@@ -68,24 +70,50 @@ def _rows(state: State, th1: bool, me: str, run: int, source: Path | None) -> An
 @click.argument("me")
 @click.option("--run", type=int, required=True, help="the run to draw")
 @click.option("--dataset", help="the dataset (name or id), when the run is in several")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="the image to write: .png, .pdf or .svg")  # fmt: skip
-@click.option("--from-dataset", "source", type=click.Path(file_okay=False, exists=True,
-              path_type=Path), help="read a data set written by `cmsdials fetch`, not DIALS")  # fmt: skip
-@click.option("--flag-model", "models", type=int, multiple=True,
-              help="mark the lumisections this ML model flagged (repeatable)")  # fmt: skip
-@click.option("--flag-json", "mask", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="mark the lumisections of this lumi-mask JSON")  # fmt: skip
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="the image to write: .png, .pdf or .svg",
+)
+@click.option(
+    "--from-dataset",
+    "source",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="read a data set written by `cmsdials fetch`, not DIALS",
+)
+@click.option(
+    "--flag-model",
+    "models",
+    type=int,
+    multiple=True,
+    help="mark the lumisections this ML model flagged (repeatable)",
+)
+@click.option(
+    "--flag-json",
+    "mask",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="mark the lumisections of this lumi-mask JSON",
+)
 @click.option("--flag-ls", "lss", help="mark these lumisections (e.g. 10-12,40)")
-@click.option("--stat", default="mean", show_default=True,
-              help="trend: statistics, comma-separated (mean, rms, entries, mpv, integral)")  # fmt: skip
+@click.option(
+    "--stat",
+    default="mean",
+    show_default=True,
+    help="trend: statistics, comma-separated (mean, rms, entries, mpv, integral)",
+)
 @click.option("--ls", "ls_text", help="overlay: lumisections (e.g. 1-20,40); map: one")
 @click.option("--normalize", is_flag=True, help="divide each histogram (or map) by its sum")
 @click.option("--reference-run", type=int, help="compare: the reference run")
-@click.option("--how", type=click.Choice(["ratio", "difference"]), default="ratio",
-              show_default=True, help="compare: what to draw")  # fmt: skip
-@click.option("--label", default="Preliminary", show_default=True,
-              help='the text beside "CMS"')  # fmt: skip
+@click.option(
+    "--how",
+    type=click.Choice(["ratio", "difference"]),
+    default="ratio",
+    show_default=True,
+    help="compare: what to draw",
+)
+@click.option("--label", default="Preliminary", show_default=True, help='the text beside "CMS"')
 @click.option("--dpi", type=click.IntRange(min=10, max=1200), default=100, show_default=True)
 @click.pass_obj
 def plot(state: State, kind: str, me: str, run: int, dataset: str | None, output: Path,
@@ -108,8 +136,9 @@ def plot(state: State, kind: str, me: str, run: int, dataset: str | None, output
     if kind == "compare" and reference_run is None:
         raise click.UsageError("compare needs --reference-run")
     if output.suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise click.BadParameter(f"{output.name}: write a .png, .pdf or .svg file",
-                                 param_hint="--output")  # fmt: skip
+        raise click.BadParameter(
+            f"{output.name}: write a .png, .pdf or .svg file", param_hint="--output"
+        )
     flags = _flags(state, me, run, models, mask, lss)
     plots = Plots(_rows(state, th1, me, run, source), me=me, run=run, dataset=dataset)
     wanted = _ls_list(ls_text)
@@ -122,14 +151,16 @@ def plot(state: State, kind: str, me: str, run: int, dataset: str | None, output
         drawn = plots.overlay(wanted, flags=flags, normalize=normalize, label=label)
     elif kind == "map":
         first = wanted[0] if wanted else None
-        drawn = (plots.map(ls=first, flags=flags, label=label) if first is not None
-                 else plots.map(0, flags=flags, label=label))  # fmt: skip
+        drawn = (
+            plots.map(ls=first, flags=flags, label=label)
+            if first is not None
+            else plots.map(0, flags=flags, label=label)
+        )
     else:
         assert reference_run is not None
         reference = _rows(state, th1, me, reference_run, source)
         # Runs differ in length: their maps are compared normalised, always.
-        drawn = plots.compare(reference, how, reference_run=reference_run, flags=flags,
-                              label=label)  # fmt: skip
+        drawn = plots.compare(reference, how, reference_run=reference_run, flags=flags, label=label)
     try:
         written = drawn.savefig(output, dpi=dpi)
     finally:

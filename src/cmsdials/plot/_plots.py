@@ -43,7 +43,7 @@ class Plots:
     ) -> None:
         self._source = source
         self._array: HistogramArray | None = None
-        self._choice = {"me": me, "run": run, "dataset": dataset}
+        self._me, self._run, self._dataset = me, run, dataset
 
     def __repr__(self) -> str:
         return f"<Plots of {self._source!r}>"
@@ -68,9 +68,9 @@ class Plots:
 
         return series(
             self.array,
-            me=me if me is not None else self._choice["me"],
-            run=run if run is not None else self._choice["run"],
-            dataset=dataset if dataset is not None else self._choice["dataset"],
+            me=me if me is not None else self._me,
+            run=run if run is not None else self._run,
+            dataset=dataset if dataset is not None else self._dataset,
         )
 
     # -- th1 ------------------------------------------------------------------------------
@@ -169,8 +169,9 @@ class Plots:
         label: str | None = DEFAULT_LABEL,
         ax: Any = None,
     ) -> Plot:
-        """Row ``i`` of a th2 result as a 2-D map (or, with ``ls=``, that lumisection of the
-        ME, run and dataset that ``me=``, ``run=``, ``dataset=`` choose).  A flagged lumisection gets a red frame and a "flagged" note."""
+        """Row ``i`` of a th2 result as a 2-D map; or, with ``ls=``, that lumisection of
+        the ME, run and dataset that ``me=``, ``run=``, ``dataset=`` choose.  A flagged
+        lumisection gets a red frame and a "flagged" note."""
         from cmsdials.errors import PlotSelectionError
         from cmsdials.plot._select import series
         from cmsdials.plot._th2 import map_2d

@@ -171,9 +171,7 @@ def series(
     keep = array.me_id == me_id
     if run is not None:  # a run often names its dataset: choose it first
         keep &= array.run_number == _choose(array.run_number[keep], run, "run", "run")
-    dataset_id = _choose(
-        array.dataset_id[keep], _dataset_id(array, dataset), "dataset", "dataset"
-    )
+    dataset_id = _choose(array.dataset_id[keep], _dataset_id(array, dataset), "dataset", "dataset")
     keep &= array.dataset_id == dataset_id
     run_number = _choose(array.run_number[keep], run, "run", "run")
     keep &= array.run_number == run_number

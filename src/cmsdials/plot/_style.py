@@ -66,9 +66,7 @@ def short_dataset(dataset: str) -> str:
 
 
 @contextlib.contextmanager
-def figure(
-    ax: Any, feature: str, nrows: int = 1, **options: Any
-) -> Iterator[tuple[Any, Any]]:
+def figure(ax: Any, feature: str, nrows: int = 1, **options: Any) -> Iterator[tuple[Any, Any]]:
     """``(figure, axes)`` to draw on in CMS style: ``ax``'s own, or a new figure.
 
     The style applies while the caller draws (inside the ``with``); a caller's ``ax`` keeps
@@ -88,6 +86,6 @@ def figure(
 
 
 def cms_label(ax: Any, right: str, label: str | None) -> Any:
-    """"CMS <label>" on the left above ``ax``, ``right`` (the run, ...) on the right."""
+    """ "CMS <label>" on the left above ``ax``, ``right`` (the run, ...) on the right."""
     _, _, hep = modules("the CMS label")
     return hep.cms.label(llabel=label or "", data=True, rlabel=right, ax=ax)

@@ -83,7 +83,7 @@ def statistic(series: Series, stat: str) -> np.ndarray:
     data = series.array.data
     if stat == "entries":
         return series.array.entries.astype(np.float64)
-    sums = data.sum(axis=1)
+    sums: np.ndarray = data.sum(axis=1)
     if stat == "integral":
         return sums
     edges = series.array.x_edges
@@ -274,16 +274,14 @@ def overlay(
     histograms = series.array.data[rows]
     if normalize:
         sums = histograms.sum(axis=1, keepdims=True)
-        histograms = np.divide(
-            histograms, sums, out=np.zeros_like(histograms), where=sums > 0
-        )
+        histograms = np.divide(histograms, sums, out=np.zeros_like(histograms), where=sums > 0)
     flagged_all = flagged_lumisections(flags, series.run, series.dataset_id)
     is_flagged = np.isin(chosen, flagged_all)
     edges = series.array.x_edges
     colours = mpl.colormaps[cmap]
     norm = mpl.colors.Normalize(vmin=int(chosen[0]), vmax=max(int(chosen[-1]), int(chosen[0]) + 1))
-    lines = []
-    marks = []
+    lines: list[Any] = []
+    marks: list[Any] = []
     with figure(ax, "overlay()") as (fig, ax):
         for values, number, bad in zip(histograms, chosen.tolist(), is_flagged.tolist()):
             if bad:
