@@ -43,6 +43,8 @@ DISTRIBUTION_OF = {
     "filelock": "filelock",
     "hist": "hist",
     "jwt": "pyjwt",
+    "matplotlib": "matplotlib",
+    "mplhep": "mplhep",
     "numpy": "numpy",
     "orjson": "orjson",
     "pandas": "pandas",

@@ -9,13 +9,16 @@ with ``by_me=True``, give one array per ME.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cmsdials._columns import HistogramColumns
 from cmsdials._optional import require
 from cmsdials.errors import MixedBinningError
+
+if TYPE_CHECKING:
+    from cmsdials.plot import Plots
 
 __all__ = ["HistogramArray", "histogram_arrays", "histograms"]
 
@@ -60,6 +63,21 @@ class HistogramArray:
         mes = ", ".join(map(repr, list(self.me_names.values())[:3]))
         more = ", ..." if len(self.me_names) > 3 else ""
         return f"<HistogramArray {self.data.shape} of {mes}{more}>"
+
+    def _repr_html_(self) -> str:
+        """A compact summary for notebooks (shape, MEs, runs, lumisections, binning)."""
+        from cmsdials.plot._html import array_html
+
+        return array_html(self)
+
+    @property
+    def plot(self) -> Plots:
+        """The plots of these histograms (``array.plot.lumisection_map()``, ``.trend()``,
+        ``.overlay()``, ``.map()``, ``.compare()``; see :class:`cmsdials.plot.Plots`).
+        Needs the ``plot`` extra."""
+        from cmsdials.plot import Plots
+
+        return Plots(self)
 
     @property
     def binning(self) -> tuple[float, ...]:

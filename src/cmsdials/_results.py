@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from cmsdials._arrays import HistogramArray
     from cmsdials._columns import HistogramColumns
     from cmsdials._writers import Chunk
+    from cmsdials.plot import Plots
 
 __all__ = [
     "DataCells",
@@ -340,6 +341,24 @@ class Paginated(BaseModel, Generic[RowT]):
         """The number of rows, without building the row models of ``results``."""
         columns, rows = self._source()
         return len(columns) if columns is not None else len(rows)
+
+    # -- notebooks and plots ------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        """A compact summary for notebooks (rows, MEs, runs, lumisections, binning)."""
+        from cmsdials.plot._html import results_html
+
+        return results_html(self)
+
+    @property
+    def plot(self) -> Plots:
+        """The plots of a th1/th2 result (``result.plot.lumisection_map()``, ``.trend()``,
+        ``.overlay()``, ``.map()``, ``.compare()``; see :class:`cmsdials.plot.Plots`).
+        Needs the ``plot`` extra."""
+        from cmsdials.plot import Plots
+
+        require_histograms(type(self), "plot")
+        return Plots(self)
 
     # -- conversions --------------------------------------------------------------------
 

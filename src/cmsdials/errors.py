@@ -78,6 +78,7 @@ __all__ = [
     "NotFoundError",
     "NotSignedInError",
     "PerformanceWarning",
+    "PlotSelectionError",
     "ResponseDecodeError",
     "ResponseFormatError",
     "ResponseTooLargeError",
@@ -538,6 +539,22 @@ class DatasetSelectionError(DialsError, ValueError):
     ----------
     suggestions:
         The closest valid names, best first (may be empty).
+    """
+
+    def __init__(self, message: str, suggestions: Sequence[str] = ()) -> None:
+        self.suggestions = list(suggestions)
+        super().__init__(message)
+
+
+class PlotSelectionError(DialsError, ValueError):
+    """A plot asked of data it cannot be drawn from: several MEs, runs or datasets where
+    one is needed (the message lists them), a lumisection or row that is not there, a th1
+    plot of th2 data or the reverse.
+
+    Attributes
+    ----------
+    suggestions:
+        The valid choices, or the closest ones (may be empty).
     """
 
     def __init__(self, message: str, suggestions: Sequence[str] = ()) -> None:

@@ -182,7 +182,7 @@ for _command in list_commands():
 cli.add_command(get_command())
 
 # The other commands register themselves on `cli` when imported.
-from cmsdials.cli import _auth, _data  # noqa: E402, F401
+from cmsdials.cli import _auth, _data, _plot  # noqa: E402, F401
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from cmsdials._arrays import HistogramArray
     from cmsdials._columns import HistogramColumns
     from cmsdials.dataset._manifest import Manifest
+    from cmsdials.plot import Plots
 
 __all__ = ["DatasetSelectionError", "FetchedDataset", "PieceView", "open_dataset"]
 
@@ -635,6 +636,22 @@ class FetchedDataset:
         from cmsdials.dataset._dask import dataset_to_dask_array
 
         return dataset_to_dask_array(self, me, runs, datasets, kind=kind)
+
+    def plot(
+        self,
+        me: NamesArg = None,
+        runs: RunsArg = None,
+        datasets: NamesArg = None,
+        *,
+        kind: str | None = None,
+    ) -> Plots:
+        """The plots of the selected histograms: ``dataset.plot(me=...).lumisection_map()``
+        (see :class:`cmsdials.plot.Plots`; needs the ``plot`` extra).  The selection is
+        read once, as :meth:`to_numpy` reads it: one binning, so choose one ME with ``me=``
+        when the data set holds several."""
+        from cmsdials.plot import Plots
+
+        return Plots(self.to_numpy(me, runs, datasets, kind=kind))
 
     def audit(self, dials: Any) -> Any:
         """Compare the data set with what the server holds (see
