@@ -3,8 +3,9 @@
     python bench/plots.py
 
 Synthetic rows (no server): a HistogramArray of one ME in one run, every tenth lumisection
-flagged.  Prints the best of 5 for each plot, drawing included (Agg canvas), and is not a
-test: the machine's load decides the numbers.
+flagged.  Each plot is drawn 7 times (Agg canvas, drawing included) after a warm-up;
+median and range.  Not a test: the machine's load decides the numbers.  Writes the
+section "plots" of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 
 import matplotlib
 
+from _report import machine_line, median_range, write_section
+
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
@@ -20,7 +23,7 @@ import numpy as np
 
 from cmsdials._arrays import HistogramArray
 
-LUMISECTIONS, BINS, REPEATS = 1000, 100, 5
+LUMISECTIONS, BINS, REPEATS = 1000, 100, 7
 
 
 def synthetic() -> HistogramArray:
@@ -42,7 +45,8 @@ def synthetic() -> HistogramArray:
     )
 
 
-def best(draw: object) -> float:
+def timings(draw: object) -> list[float]:
+    """Seconds of each of REPEATS draws of ``draw()``."""
     times = []
     for _ in range(REPEATS):
         start = time.perf_counter()
@@ -50,7 +54,7 @@ def best(draw: object) -> float:
         plot.figure.canvas.draw()
         times.append(time.perf_counter() - start)
         plt.close(plot.figure)
-    return min(times)
+    return times
 
 
 def main() -> None:
@@ -62,10 +66,26 @@ def main() -> None:
         "trend mean,rms,entries": lambda: array.plot.trend(["mean", "rms", "entries"]),
         "overlay 20 LS": lambda: array.plot.overlay(ls=range(1, 21), flags=flags),
     }
-    best(cases["lumisection_map"])  # warm-up: imports, fonts
-    print(f"{LUMISECTIONS} lumisections x {BINS} bins, best of {REPEATS}, drawing included")
+    timings(cases["lumisection_map"])  # warm-up: imports, fonts
+    rows = []
     for name, draw in cases.items():
-        print(f"  {name:<24} {best(draw) * 1000:8.1f} ms")
+        ms = [t * 1000 for t in timings(draw)]
+        rows.append(f"| `{name}` | {median_range(ms, '{:.0f}')} |")
+        print(f"  {name:<24} {rows[-1]}", flush=True)
+    lines = [
+        "## Plots: 1,000 lumisections x 100 bins",
+        "",
+        "`python bench/plots.py`: a synthetic `HistogramArray` of one ME in one run (no",
+        f"server), every tenth lumisection flagged; each plot drawn {REPEATS} times on",
+        "matplotlib's Agg canvas after a warm-up (imports, fonts), drawing included.",
+        "",
+        "| plot | ms |",
+        "|---|---|",
+        *rows,
+        "",
+        machine_line(),
+    ]
+    print(f"wrote {write_section('plots', chr(10).join(lines))}")
 
 
 if __name__ == "__main__":
