@@ -79,6 +79,26 @@ class HistogramArray:
 
         return Plots(self)
 
+    def take(self, rows: np.ndarray) -> HistogramArray:
+        """The histograms at ``rows`` (indices or a boolean mask), in that order, with the
+        names of the MEs and datasets they hold; the bins are copied only where numpy's
+        fancy indexing copies them."""
+        me_id, dataset_id = self.me_id[rows], self.dataset_id[rows]
+        kept_mes, kept_datasets = set(me_id.tolist()), set(dataset_id.tolist())
+        return HistogramArray(
+            data=self.data[rows],
+            dataset_id=dataset_id,
+            run_number=self.run_number[rows],
+            ls_number=self.ls_number[rows],
+            me_id=me_id,
+            entries=self.entries[rows],
+            file_id=self.file_id[rows],
+            x_edges=self.x_edges,
+            y_edges=self.y_edges,
+            me_names={k: v for k, v in self.me_names.items() if k in kept_mes},
+            dataset_names={k: v for k, v in self.dataset_names.items() if k in kept_datasets},
+        )
+
     @property
     def binning(self) -> tuple[float, ...]:
         """``(x_min, x_max, x_bin)`` or ``(x_min, x_max, x_bin, y_min, y_max, y_bin)``."""

@@ -9,7 +9,6 @@ masked.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -104,20 +103,7 @@ def _apply_results(mask: LumiMask, result: Any) -> Any:
 def _apply_array(mask: LumiMask, array: Any) -> Any:
     np = require("numpy", "numpy", "LumiMask.apply()")
     keep = np.flatnonzero(mask.contains_array(array.run_number, array.ls_number))
-    kept_me = set(array.me_id[keep].tolist())
-    kept_datasets = set(array.dataset_id[keep].tolist())
-    return dataclasses.replace(
-        array,
-        data=array.data[keep],
-        dataset_id=array.dataset_id[keep],
-        run_number=array.run_number[keep],
-        ls_number=array.ls_number[keep],
-        me_id=array.me_id[keep],
-        entries=array.entries[keep],
-        file_id=array.file_id[keep],
-        me_names={k: v for k, v in array.me_names.items() if k in kept_me},
-        dataset_names={k: v for k, v in array.dataset_names.items() if k in kept_datasets},
-    )
+    return array.take(keep)
 
 
 def _apply_arrow(mask: LumiMask, table: Any, **options: Any) -> Any:

@@ -77,24 +77,6 @@ def _listed(values: list[str]) -> str:
     return ", ".join(values[:_LISTED]) + more
 
 
-def _take(array: HistogramArray, rows: np.ndarray) -> HistogramArray:
-    from cmsdials._arrays import HistogramArray
-
-    return HistogramArray(
-        data=array.data[rows],
-        dataset_id=array.dataset_id[rows],
-        run_number=array.run_number[rows],
-        ls_number=array.ls_number[rows],
-        me_id=array.me_id[rows],
-        entries=array.entries[rows],
-        file_id=array.file_id[rows],
-        x_edges=array.x_edges,
-        y_edges=array.y_edges,
-        me_names=dict(array.me_names),
-        dataset_names=dict(array.dataset_names),
-    )
-
-
 def _choose_me(array: HistogramArray, me: str | int | None) -> int:
     present = [int(i) for i in np.unique(array.me_id)]
     names = {i: array.me_names.get(i, str(i)) for i in present}
@@ -185,7 +167,7 @@ def series(
             f"this ME and dataset: deduplicate the rows first"
         )
     return Series(
-        array=_take(array, rows),
+        array=array.take(rows),
         me=array.me_names.get(me_id, str(me_id)),
         run=run_number,
         dataset=array.dataset_names.get(dataset_id, str(dataset_id)),
