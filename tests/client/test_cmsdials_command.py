@@ -11,7 +11,6 @@ gets a private credential cache (``XDG_CACHE_HOME``).
 from __future__ import annotations
 
 import csv
-import html.parser
 import io
 import json
 import os
@@ -28,8 +27,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-import requests
 from client_support import DATASET_ID, JETMET_DATASET, JETMET_MODELS, JETMET_RUNS, RUN
+from test_auth_server import PASSWORD, USER, approve_over_http
 
 from cmsdials import Dials, __version__
 from cmsdials.auth.secret_key import Credentials as SecretKey
@@ -504,47 +503,10 @@ def test_fetch_in_shards_with_workers_equals_one_fetch(cli: Cli, tmp_path: Path)
 
 # -- signing in ------------------------------------------------------------------------------------
 
-USER, PASSWORD = "alice", "correct horse battery"
-
-
-class _Forms(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: dict[str, dict[str, str]] = {}
-        self._action: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self._action = values.get("action", "")
-            self.forms[self._action] = {}
-        elif tag == "input" and values.get("type") == "hidden" and self._action is not None:
-            self.forms[self._action][values["name"]] = values.get("value", "")
-
-
-def _form(page: requests.Response, action: str) -> dict[str, str]:
-    parser = _Forms()
-    parser.feed(page.text)
-    return parser.forms[action]
-
 
 def approve(url: str) -> None:
     """What a person does with the printed link: open it, sign in, approve."""
-    root = url.split("/device", 1)[0]
-    with requests.Session() as browser:
-        page = browser.get(url, timeout=10)
-        page = browser.post(
-            root + "/device/login",
-            data={**_form(page, "/device/login"), "username": USER, "password": PASSWORD},
-            timeout=10,
-        )
-        page.raise_for_status()
-        page = browser.post(
-            root + "/device/decision",
-            data={**_form(page, "/device/decision"), "decision": "approve"},
-            timeout=10,
-        )
-        assert "Access granted" in page.text
+    assert "Access granted" in approve_over_http(url)
 
 
 @pytest.fixture(scope="module")
