@@ -470,6 +470,7 @@ class SeedJob:
                 counts = _seed_workspace(
                     conn, workspace, plan, self.work[workspace], self.files, seed, report, meter
                 )
+            database.analyze(workspace)
             # Recorded only once committed: a step interrupted before this is redone.
             record_step(database, workspace, counts)
             summary.counts[workspace] = counts

@@ -774,4 +774,5 @@ def ingest(
             meter.advance()
         meter.stage("updating counts")
         loader.finish()
+    database.analyze(workspace)
     return loader.rows

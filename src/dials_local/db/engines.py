@@ -303,6 +303,19 @@ class Database:
             workspace_metadata.create_all(self.engine(workspace))
         service_metadata.create_all(self.service_engine())
 
+    def analyze(self, workspace: str) -> None:
+        """Refresh PostgreSQL's planner statistics of ``workspace``'s tables, after a bulk
+        load.  Without them (autovacuum gets there only later) the planner takes a freshly
+        seeded table for nearly empty, and serves each page of an ME's histograms by reading
+        and sorting all of that ME's rows: 16x the time of a page of the demo data set.
+        SQLite needs nothing: its planner keeps to the primary key without statistics."""
+        if self.is_sqlite:
+            return
+        with self.engine(workspace).connect() as conn:
+            for table in workspace_metadata.sorted_tables:
+                conn.execute(text(f'ANALYZE "{workspace}"."{table.name}"'))
+            conn.commit()
+
     def is_empty(self) -> bool:
         """True when no workspace holds any dataset yet (used by ``serve --demo``)."""
         from sqlalchemy import func, inspect, select
