@@ -4,12 +4,12 @@ query -> page -> respond."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection
 from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
 
@@ -33,13 +33,24 @@ from dials_local.listing.filters import (
     pinned_columns,
     regex_params,
 )
-from dials_local.listing.pagination import Page, paginate
+from dials_local.listing.pagination import Fetch, Page, paginate
 from dials_local.listing.params import page_size, replace_query_param, sparse_fields
 from dials_local.listing.patterns import TOO_SLOW, PatternTooSlow, is_too_slow
-from dials_local.listing.query import ResourceQuery, count
+from dials_local.listing.query import ResourceQuery, count, fetch_raw
 from dials_local.render import json_response
 
 Handler = Callable[[Call], Response]
+
+#: ``DIALS_LOCAL_BULK_RENDER=0`` serves list pages through the reference path (SQLAlchemy
+#: Rows rendered one by one by :meth:`ResourceQuery.render`) instead of the bulk one
+#: (DBAPI rows, cached SQL, a generated renderer).  Read when the handlers are built (at
+#: app creation), so tests and ``bench/server_pages.py`` can run both side by side.
+BULK_RENDER_ENV = "DIALS_LOCAL_BULK_RENDER"
+
+
+def bulk_render_enabled() -> bool:
+    """Whether list pages are rendered in bulk (the default)."""
+    return os.environ.get(BULK_RENDER_ENV, "1").strip() != "0"
 
 
 @contextmanager
@@ -86,6 +97,46 @@ def _query_for(resource: Resource, call: Call) -> ResourceQuery:
 def list_handler(resource: Resource) -> Handler:
     """``GET <prefix>/``: filters, then a cursor page (or a plain array if unpaginated)."""
 
+    if not bulk_render_enabled():
+        return _reference_list_handler(resource)
+
+    def handle(call: Call) -> Response:
+        parsed = _parsed_filters(resource, call)
+        query = _query_for(resource, call)
+        with call.connect() as conn, _regex_errors(call, regex_params(parsed)):
+            where = conditions(parsed, resource.table, conn)
+            dialect = conn.dialect
+            if not resource.paginated:
+                rows, raw = fetch_raw(conn, query.all_statement(where))
+                return json_response(list(map(query.renderer(dialect, raw), rows)))
+            fetched: list[bool] = []
+
+            def fetch(
+                offset: int, reverse: bool, position: str | None, limit: int
+            ) -> list[Sequence[Any]]:
+                statement = query.page_statement(where, offset, reverse, position, limit, pinned)
+                rows, raw = fetch_raw(conn, statement)
+                fetched.append(raw)
+                return rows
+
+            pinned = pinned_columns(parsed, resource.table)
+            page = _paginate(call, query, fetch)
+        render = query.renderer(dialect, fetched[0])
+        return json_response(
+            {
+                "next": _link(call, page.next),
+                "previous": _link(call, page.previous),
+                "results": list(map(render, page.rows)),
+            }
+        )
+
+    return handle
+
+
+def _reference_list_handler(resource: Resource) -> Handler:
+    """The list handler rendering SQLAlchemy Rows one at a time: the reference that the
+    bulk path must match byte for byte (``DIALS_LOCAL_BULK_RENDER=0``)."""
+
     def handle(call: Call) -> Response:
         parsed = _parsed_filters(resource, call)
         query = _query_for(resource, call)
@@ -93,7 +144,14 @@ def list_handler(resource: Resource) -> Handler:
             where = conditions(parsed, resource.table, conn)
             if not resource.paginated:
                 return json_response([query.render(row) for row in query.all(conn, where)])
-            page = _page(call, query, conn, where, pinned_columns(parsed, resource.table))
+            pinned = pinned_columns(parsed, resource.table)
+            page = _paginate(
+                call,
+                query,
+                lambda offset, reverse, position, limit: query.page(
+                    conn, where, offset, reverse, position, limit, pinned
+                ),
+            )
         return json_response(
             {
                 "next": _link(call, page.next),
@@ -105,25 +163,12 @@ def list_handler(resource: Resource) -> Handler:
     return handle
 
 
-def _page(
-    call: Call,
-    query: ResourceQuery,
-    conn: Connection,
-    where: list[ColumnElement[bool]],
-    pinned: dict[str, int],
-) -> Page[Any]:
+def _paginate(call: Call, query: ResourceQuery, fetch: Fetch[Any]) -> Page[Any]:
     """One cursor page; an undecodable ``next_token`` is a 404 ``Invalid cursor``."""
     token = call.params.get("next_token")
     try:
         cursor = decode_cursor(token) if token is not None else None
-        return paginate(
-            lambda offset, reverse, position, limit: query.page(
-                conn, where, offset, reverse, position, limit, pinned
-            ),
-            cursor,
-            page_size(call.params),
-            query.position,
-        )
+        return paginate(fetch, cursor, page_size(call.params), query.position)
     except InvalidCursor:
         raise INVALID_CURSOR from None
 

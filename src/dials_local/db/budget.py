@@ -139,6 +139,13 @@ def _before_statement(
 ) -> None:
     """No statement of a request starts after its deadline, and none may run past it on
     PostgreSQL (every engine: listened on the class)."""
+    before_statement(conn, cursor)
+
+
+def before_statement(conn: Connection, cursor: Any) -> None:
+    """The budget check of a statement about to run on ``cursor``: also called by code
+    that executes on the DBAPI cursor directly (``listing/query.py``), which SQLAlchemy's
+    ``before_cursor_execute`` event never sees."""
     deadline = conn.info.get(_DEADLINE_KEY)
     if deadline is None:
         return

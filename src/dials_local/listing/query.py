@@ -11,7 +11,8 @@ columns that a filter pins to one value are left out of the comparison, see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +28,10 @@ from sqlalchemy import (
     true,
     tuple_,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
+from dials_local.db.budget import before_statement
 from dials_local.db.schema import integer_range
 from dials_local.listing.cursor import InvalidCursor, position_text, position_values
 from dials_local.listing.declaration import DATASET_NAMES, ME_NAMES, OutputField, Resource
@@ -66,10 +70,12 @@ class ResourceQuery:
             *(c.label(f"_o{i}") for i, c in enumerate(self._order)),
         ]
         self._select: Select[Any] = select(*columns).select_from(source)
+        # Bulk renderers, one per (dialect, whether rows come from the DBAPI cursor).
+        self._renderers: dict[tuple[Dialect, bool], Callable[[Sequence[Any]], dict[str, Any]]] = {}
 
     # -- rendering ------------------------------------------------------------------
 
-    def position(self, row: Row[Any]) -> str:
+    def position(self, row: Sequence[Any]) -> str:
         """The cursor position (``p``) of a fetched row."""
         return position_text(tuple(row[-self._width :]))
 
@@ -81,6 +87,43 @@ class ResourceQuery:
         for index, convert in self._converters:
             values[index] = convert(values[index])
         return dict(zip(self.keys, values))
+
+    def renderer(self, dialect: Dialect, raw: bool) -> Callable[[Sequence[Any]], dict[str, Any]]:
+        """A row renderer equal to :meth:`render`, generated for this query's fields: one
+        dict display per row (``{"a": r[0], "b": f(r[1]), ...}``) instead of a list copy,
+        a converter loop and ``dict(zip(...))`` (0.19 ms against 0.52 ms for 501 th1 rows).
+
+        ``raw``: the rows come straight from the DBAPI cursor (:func:`fetch_raw`), so the
+        conversions SQLAlchemy applies to its own rows (the dialect's result processors:
+        SQLite's datetime text and 0/1 booleans) are applied here, before the field's own.
+        """
+        key = (dialect, raw)
+        found = self._renderers.get(key)
+        if found is None:
+            found = self._renderers[key] = self._generate_renderer(dialect, raw)
+        return found
+
+    def _generate_renderer(
+        self, dialect: Dialect, raw: bool
+    ) -> Callable[[Sequence[Any]], dict[str, Any]]:
+        columns = list(self._select.selected_columns)
+        namespace: dict[str, Any] = {}
+        items = []
+        for index, output in enumerate(self.fields):
+            expression = f"r[{index}]"
+            if raw:
+                process = columns[index].type._cached_result_processor(dialect, None)
+                if process is not None:
+                    namespace[f"p{index}"] = process
+                    expression = f"p{index}({expression})"
+            if output.convert is not None:
+                namespace[f"c{index}"] = output.convert
+                expression = f"c{index}({expression})"
+            # repr() of a declared field name is a valid, exact string literal.
+            items.append(f"{output.name!r}: {expression}")
+        source = "lambda r: {" + ", ".join(items) + "}"
+        renderer: Callable[[Sequence[Any]], dict[str, Any]] = eval(source, namespace)
+        return renderer
 
     # -- statements -----------------------------------------------------------------
 
@@ -99,6 +142,20 @@ class ResourceQuery:
         ``pinned``: ordering columns that ``where`` fixes to one value (``dataset_id=``),
         so that the cursor bound can leave them out, see :meth:`_after`.
         """
+        statement = self.page_statement(where, offset, reverse, position, limit, pinned)
+        return list(conn.execute(statement).all())
+
+    def page_statement(
+        self,
+        where: Sequence[ColumnElement[bool]],
+        offset: int,
+        reverse: bool,
+        position: str | None,
+        limit: int,
+        pinned: Mapping[str, int] | None = None,
+    ) -> Select[Any]:
+        """The SELECT of :meth:`page` (also run by :func:`fetch_raw`): the one place a
+        page's SQL is defined."""
         statement = self._select.where(*where)
         if position is not None:
             values = position_values(position, self._width)
@@ -109,7 +166,7 @@ class ResourceQuery:
         statement = statement.order_by(*order).limit(limit)
         if offset:
             statement = statement.offset(offset)
-        return list(conn.execute(statement).all())
+        return statement
 
     def _after(
         self, values: Sequence[int], reverse: bool, pinned: Mapping[str, int]
@@ -139,7 +196,11 @@ class ResourceQuery:
 
     def all(self, conn: Connection, where: Sequence[ColumnElement[bool]]) -> list[Row[Any]]:
         """Every matching row in ordering order (unpaginated lists such as ``mes/``)."""
-        return list(conn.execute(self._select.where(*where).order_by(*self._order)).all())
+        return list(conn.execute(self.all_statement(where)).all())
+
+    def all_statement(self, where: Sequence[ColumnElement[bool]]) -> Select[Any]:
+        """The SELECT of :meth:`all`."""
+        return self._select.where(*where).order_by(*self._order)
 
     def first(self, conn: Connection, where: Sequence[ColumnElement[bool]]) -> Row[Any] | None:
         """The first matching row in ordering order, if any."""
@@ -151,3 +212,89 @@ def count(conn: Connection, resource: Resource, where: Sequence[ColumnElement[bo
     """Number of rows of ``resource`` matching ``where``."""
     statement = select(func.count()).select_from(resource.table).where(*where)
     return int(conn.execute(statement).scalar_one())
+
+
+#: Compiled SQL per statement shape: SQLAlchemy's cache key of the statement (which
+#: leaves the bound values out), the dialect and the schema translation (PostgreSQL's
+#: workspace) -> (SQL text, how to order the parameters).  Bounded: the shapes are few
+#: (resource x fields x filter kinds x cursor kinds), the check costs nothing.
+_SQL_CACHE: dict[tuple[Any, ...], tuple[str, Any, dict[str, Callable[[Any], Any]]]] = {}
+_SQL_CACHE_SIZE = 1024
+_SQL_CACHE_LOCK = threading.Lock()
+
+
+def _compiled(conn: Connection, statement: Select[Any]) -> tuple[str, Any] | None:
+    """The DBAPI SQL text and parameters of ``statement`` on ``conn``, or ``None`` when
+    it needs SQLAlchemy's execution (expanding ``IN`` lists are rendered per value count
+    at execution time).
+
+    SQLAlchemy caches compiled statements too, but each execution still pays for its
+    execution context and Row objects; here only the cache key is computed per page.
+    """
+    cache_key = statement._generate_cache_key()
+    if cache_key is None:
+        return None
+    translate = conn.get_execution_options().get("schema_translate_map")
+    key = (
+        cache_key.key,
+        conn.dialect,
+        tuple(sorted(translate.items(), key=repr)) if translate else None,
+    )
+    entry = _SQL_CACHE.get(key)
+    if entry is None:
+        compiled = statement._compiler(
+            conn.dialect,
+            cache_key=cache_key,
+            column_keys=[],
+            for_executemany=False,
+            schema_translate_map=translate,
+        )
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            return None
+        sql = compiled.string
+        if translate:
+            sql = compiled.preparer._render_schema_translates(sql, translate)
+        order = tuple(compiled.positiontup) if compiled.positional else None  # type: ignore[arg-type]
+        processors: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled._bind_processors.items():
+            if not callable(bind):  # per-element processors of a tuple IN
+                return None
+            processors[name] = bind
+        with _SQL_CACHE_LOCK:
+            if len(_SQL_CACHE) >= _SQL_CACHE_SIZE:
+                _SQL_CACHE.clear()
+            _SQL_CACHE[key] = entry = (sql, (compiled, order), processors)
+    sql, (compiled, order), processors = entry
+    params = compiled.construct_params(extracted_parameters=cache_key.bindparams)
+    for name, process in processors.items():
+        if name in params:
+            params[name] = process(params[name])
+    if order is not None:
+        return sql, tuple(params[name] for name in order)
+    return sql, params
+
+
+def fetch_raw(conn: Connection, statement: Select[Any]) -> tuple[list[Sequence[Any]], bool]:
+    """Rows of ``statement``, fetched from the DBAPI cursor when possible.
+
+    Returns ``(rows, raw)``: ``raw`` says the rows are the driver's tuples (render them
+    with ``renderer(dialect, raw=True)``), else SQLAlchemy's Rows.  The request budget
+    still applies (:func:`~dials_local.db.budget.before_statement`; SQLite's progress
+    handler is on the connection itself), and driver errors are wrapped as SQLAlchemy
+    wraps them, so callers see the same :class:`~sqlalchemy.exc.DBAPIError`.
+    """
+    compiled = _compiled(conn, statement)
+    if compiled is None:
+        return list(conn.execute(statement).all()), False
+    sql, params = compiled
+    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        before_statement(conn, cursor)
+        cursor.execute(sql, params)
+        rows: list[Sequence[Any]] = cursor.fetchall()
+    except dbapi_error as error:
+        raise DBAPIError.instance(sql, params, error, dbapi_error, dialect=conn.dialect) from error
+    finally:
+        cursor.close()
+    return rows, True
