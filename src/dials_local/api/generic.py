@@ -109,7 +109,7 @@ def list_handler(resource: Resource) -> Handler:
             if not resource.paginated:
                 rows, raw = fetch_raw(conn, query.all_statement(where))
                 return json_response(list(map(query.renderer(dialect, raw), rows)))
-            fetched: list[bool] = []
+            fetched: list[tuple[Any, ...] | None] = []
 
             def fetch(
                 offset: int, reverse: bool, position: str | None, limit: int

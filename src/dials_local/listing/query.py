@@ -71,7 +71,9 @@ class ResourceQuery:
         ]
         self._select: Select[Any] = select(*columns).select_from(source)
         # Bulk renderers, one per (dialect, whether rows come from the DBAPI cursor).
-        self._renderers: dict[tuple[Dialect, bool], Callable[[Sequence[Any]], dict[str, Any]]] = {}
+        self._renderers: dict[
+            tuple[Dialect, tuple[Any, ...] | None], Callable[[Sequence[Any]], dict[str, Any]]
+        ] = {}
 
     # -- rendering ------------------------------------------------------------------
 
@@ -88,14 +90,18 @@ class ResourceQuery:
             values[index] = convert(values[index])
         return dict(zip(self.keys, values))
 
-    def renderer(self, dialect: Dialect, raw: bool) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    def renderer(
+        self, dialect: Dialect, raw: tuple[Any, ...] | None
+    ) -> Callable[[Sequence[Any]], dict[str, Any]]:
         """A row renderer equal to :meth:`render`, generated for this query's fields: one
         dict display per row (``{"a": r[0], "b": f(r[1]), ...}``) instead of a list copy,
         a converter loop and ``dict(zip(...))`` (0.19 ms against 0.52 ms for 501 th1 rows).
 
-        ``raw``: the rows come straight from the DBAPI cursor (:func:`fetch_raw`), so the
-        conversions SQLAlchemy applies to its own rows (the dialect's result processors:
-        SQLite's datetime text and 0/1 booleans) are applied here, before the field's own.
+        ``raw``: the rows come straight from the DBAPI cursor (:func:`fetch_raw`), whose
+        column type codes these are (``None``: SQLAlchemy Rows), so the conversions
+        SQLAlchemy applies to its own rows (the dialect's result processors: SQLite's
+        datetime text and 0/1 booleans; on PostgreSQL they depend on the type code) are
+        applied here, before the field's own.
         """
         key = (dialect, raw)
         found = self._renderers.get(key)
@@ -104,15 +110,15 @@ class ResourceQuery:
         return found
 
     def _generate_renderer(
-        self, dialect: Dialect, raw: bool
+        self, dialect: Dialect, raw: tuple[Any, ...] | None
     ) -> Callable[[Sequence[Any]], dict[str, Any]]:
         columns = list(self._select.selected_columns)
         namespace: dict[str, Any] = {}
         items = []
         for index, output in enumerate(self.fields):
             expression = f"r[{index}]"
-            if raw:
-                process = columns[index].type._cached_result_processor(dialect, None)
+            if raw is not None:
+                process = columns[index].type._cached_result_processor(dialect, raw[index])
                 if process is not None:
                     namespace[f"p{index}"] = process
                     expression = f"p{index}({expression})"
@@ -274,18 +280,20 @@ def _compiled(conn: Connection, statement: Select[Any]) -> tuple[str, Any] | Non
     return sql, params
 
 
-def fetch_raw(conn: Connection, statement: Select[Any]) -> tuple[list[Sequence[Any]], bool]:
+def fetch_raw(
+    conn: Connection, statement: Select[Any]
+) -> tuple[list[Sequence[Any]], tuple[Any, ...] | None]:
     """Rows of ``statement``, fetched from the DBAPI cursor when possible.
 
-    Returns ``(rows, raw)``: ``raw`` says the rows are the driver's tuples (render them
-    with ``renderer(dialect, raw=True)``), else SQLAlchemy's Rows.  The request budget
-    still applies (:func:`~dials_local.db.budget.before_statement`; SQLite's progress
-    handler is on the connection itself), and driver errors are wrapped as SQLAlchemy
-    wraps them, so callers see the same :class:`~sqlalchemy.exc.DBAPIError`.
+    Returns ``(rows, types)``: ``types`` are the column type codes of the driver's
+    tuples (render them with ``renderer(dialect, types)``), ``None`` for SQLAlchemy Rows.
+    The request budget still applies (:func:`~dials_local.db.budget.before_statement`;
+    SQLite's progress handler is on the connection itself), and driver errors are
+    wrapped as SQLAlchemy wraps them, so callers see the same :class:`~sqlalchemy.exc.DBAPIError`.
     """
     compiled = _compiled(conn, statement)
     if compiled is None:
-        return list(conn.execute(statement).all()), False
+        return list(conn.execute(statement).all()), None
     sql, params = compiled
     dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -293,8 +301,9 @@ def fetch_raw(conn: Connection, statement: Select[Any]) -> tuple[list[Sequence[A
         before_statement(conn, cursor)
         cursor.execute(sql, params)
         rows: list[Sequence[Any]] = cursor.fetchall()
+        types = tuple(column[1] for column in cursor.description)
     except dbapi_error as error:
         raise DBAPIError.instance(sql, params, error, dbapi_error, dialect=conn.dialect) from error
     finally:
         cursor.close()
-    return rows, True
+    return rows, types

@@ -1,0 +1,174 @@
+"""dials-local's server CPU per list page: bulk renderer against the reference renderer.
+
+Two servers read the same data, one with the bulk list renderer (the default) and one
+with ``DIALS_LOCAL_BULK_RENDER=0`` (SQLAlchemy Rows rendered one at a time); walks of the
+same pages alternate between them, and each walk's cost is the server process's CPU time
+(user + system, ``/proc/<pid>/stat``) divided by its pages.  SQLite serves the ``large``
+data set (bench-data/large, seeded once); PostgreSQL a throw-away server seeded with
+``demo`` (the ``large`` seed takes ten minutes there).
+
+    python bench/server_pages.py
+    python bench/server_pages.py --runs 3 --no-postgres
+
+Writes the section "server-pages" of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+import requests
+
+from _report import machine_line, median_range, write_section
+from dials_local.api.generic import BULK_RENDER_ENV
+from dials_local.testing import (
+    SECRET_HEADER,
+    LocalServer,
+    find_postgres_bin,
+    postgres_cluster,
+    seed_data_dir,
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    route: str
+    params: dict[str, str | int]
+    pages: int
+    #: The real DIALS backend's server CPU per page (ms) on the same PostgreSQL rows,
+    #: quoted from issue #16 (measured there, not by this script).
+    real_backend_ms: float
+
+
+SCENARIOS = (
+    Scenario(
+        "th1 100 bins, page_size 500",
+        "th1",
+        {"me": "PixelPhase1/Tracks/PXBarrel/charge_PXLayer_2", "page_size": 500},
+        40,
+        25.6,
+    ),
+    Scenario(
+        "th2 24x24, page_size 500",
+        "th2",
+        {
+            "me": "Tracking/TrackParameters/highPurityTracks/pt_1/GeneralProperties/"
+            "TrackEtaPhi_ImpactPoint_GenTk",
+            "page_size": 500,
+        },
+        20,
+        113.8,
+    ),
+    Scenario("run, page_size 4", "run", {"page_size": 4}, 200, 2.4),
+    Scenario("lumisection, page_size 500", "lumisection", {"page_size": 500}, 60, 7.2),
+)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def walk(server: LocalServer, session: requests.Session, scenario: Scenario) -> float:
+    """Walk the scenario's pages; the server's CPU milliseconds per page."""
+    assert server.process is not None
+    url = f"{server.api_url}{scenario.route}/"
+    params = dict(scenario.params)
+    before = _cpu_seconds(server.process.pid)
+    pages = 0
+    while pages < scenario.pages:
+        response = session.get(url, params=params, timeout=600)
+        response.raise_for_status()
+        pages += 1
+        head = orjson.loads(response.content[: response.content.index(b',"results"')] + b"}")
+        if not head["next"]:
+            params = dict(scenario.params)  # start over: same pages again
+            continue
+        params["next_token"] = parse_qs(urlsplit(head["next"]).query)["next_token"][0]
+    return 1000 * (_cpu_seconds(server.process.pid) - before) / pages
+
+
+@contextmanager
+def _servers(**where: object) -> Iterator[dict[str, tuple[LocalServer, requests.Session]]]:
+    with LocalServer(**where) as bulk:  # type: ignore[arg-type]
+        with mock.patch.dict(os.environ, {BULK_RENDER_ENV: "0"}):
+            reference = LocalServer(**where)  # type: ignore[arg-type]
+            reference.__enter__()
+        try:
+            found = {}
+            for name, server in (("bulk", bulk), ("reference", reference)):
+                session = requests.Session()
+                session.headers[SECRET_HEADER] = server.secret_key
+                found[name] = (server, session)
+            yield found
+        finally:
+            reference.__exit__(None, None, None)
+
+
+def measure(label: str, runs: int, **where: object) -> list[str]:
+    rows = []
+    with _servers(**where) as servers:
+        for scenario in SCENARIOS:
+            for server, session in servers.values():  # warm caches and pools
+                walk(server, session, scenario)
+            costs: dict[str, list[float]] = {"bulk": [], "reference": []}
+            for _ in range(runs):
+                for name, (server, session) in servers.items():
+                    costs[name].append(walk(server, session, scenario))
+            bulk = sorted(costs["bulk"])[runs // 2]
+            reference = sorted(costs["reference"])[runs // 2]
+            print(f"{label} {scenario.label}: bulk {bulk:.2f} ms, reference {reference:.2f} ms")
+            rows.append(
+                f"| {label} | {scenario.label} | {median_range(costs['bulk'], '{:.2f}')} | "
+                f"{median_range(costs['reference'], '{:.2f}')} | {reference / bulk:.2f} | "
+                f"{scenario.real_backend_ms} | {scenario.real_backend_ms / bulk:.1f}x |"
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    data_dir = Path("bench-data") / "large"
+    print(f"seeding large into {data_dir} (once)...", flush=True)
+    seed_data_dir(data_dir, "large")
+    rows = measure("SQLite (large)", args.runs, data_dir=data_dir, size="large")
+    pg_bin = None if args.no_postgres else find_postgres_bin()
+    cluster = postgres_cluster(pg_bin) if pg_bin is not None else nullcontext(None)
+    with cluster as url:
+        if url is not None:
+            rows += measure("PostgreSQL (demo)", args.runs, database_url=url, size="demo")
+    body = "\n".join(
+        [
+            "Server process CPU per list page (user + system, /proc), bulk list renderer "
+            "against the reference renderer (`DIALS_LOCAL_BULK_RENDER=0`) on the same data, "
+            f"walks alternated, {args.runs} runs, median (range), ms.  `bench/server_pages.py`.",
+            "The real backend's column is quoted from issue #16 (DIALS' Django REST Framework "
+            "backend on the same PostgreSQL rows), not measured here.",
+            "",
+            "| database | list | bulk ms/page | reference ms/page | reference/bulk | "
+            "real backend ms/page (issue #16) | real backend/bulk |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            machine_line(),
+        ]
+    )
+    print(f"wrote {write_section('server-pages', body)}")
+
+
+if __name__ == "__main__":
+    main()
