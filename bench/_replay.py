@@ -35,8 +35,8 @@ import orjson
 #: ``/rows-N`` then the API path; a list route is ``api/v1/th1/`` or ``api/v1/th2/``.
 PATH = re.compile(r"^/rows-(\d+)(/.*)$")
 LIST = re.compile(r"^/api/v1/(th1|th2)/$")
-#: The ``next`` link opens every page dials-local renders (CONTRACT §5.4: next, previous,
-#: results): what follows it is kept as it is.
+#: The ``next`` link opens every page dials-local renders (CONTRACT §5.2: next, previous,
+#: results, in this order): what follows it is kept as it is.
 NEXT = re.compile(rb'^\{"next":(null|"[^"]*")')
 #: Hop-by-hop headers: a proxy does not forward them.
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
@@ -115,9 +115,10 @@ class Handler(BaseHTTPRequestHandler):
         last = (total + size - 1) // size - 1
         next_url = None
         if index < last:
-            kept = [(k, v) for k, v in params if k != "next_token"] + [
-                ("next_token", str(index + 1))
-            ]
+            # As dials-local builds it (CONTRACT §5.4): the request's parameters with
+            # next_token replaced, sorted by key.
+            kept = [(k, v) for k, v in params if k != "next_token"]
+            kept = sorted([*kept, ("next_token", str(index + 1))], key=lambda item: item[0])
             host = self.headers.get("Host", "127.0.0.1")
             next_url = f"http://{host}/rows-{total}/api/v1/{route}/?{urlencode(kept)}"
         try:

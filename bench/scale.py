@@ -49,9 +49,10 @@ REPLAY = Path(__file__).resolve().parent / "_replay.py"
 TESTS_INCUMBENT = Path.home() / ".cache" / "dials-local-tests" / "cmsdials-2.4.1" / "bin" / "python"
 
 PAGE_SIZE = 500
+#: route -> (title, ME, bins per row)
 ROUTES = {
-    "th1": ("th1 100 bins", TH1_100),
-    "th2": ("th2 24x24", TH2_24),
+    "th1": ("th1 100 bins", TH1_100, 100),
+    "th2": ("th2 24x24", TH2_24, 24 * 24),
 }
 LABELS = {
     "incumbent": "incumbent: `list_all().to_pandas()`",
@@ -198,9 +199,12 @@ def per_row(values: list[float], rows: int, scale: float) -> list[float]:
 
 
 def table(route: str, results: dict[str, dict[int, Samples]], sizes: list[int]) -> list[str]:
-    title, me = ROUTES[route]
+    title, me, bins = ROUTES[route]
     lines = [
         f"### {title} (`{me}`)",
+        "",
+        f"The bins alone are {bins * 8:,} bytes per row as float64: the memory floor of a "
+        "read that returns all of them at once (`list_all`), not of `stream()`.",
         "",
         "| client / path | rows | CPU us/row | CPU of the read us/row | wall us/row "
         "| peak RSS MB | RSS above baseline, bytes/row | incumbent CPU / this CPU "
@@ -235,30 +239,33 @@ def table(route: str, results: dict[str, dict[int, Samples]], sizes: list[int]) 
     return lines
 
 
+def _short(size: int) -> str:
+    """1000 -> 1e3 (the sizes are powers of ten by default; others stay as they are)."""
+    exponent = round(math.log10(size)) if size > 0 else 0
+    return f"1e{exponent}" if 10**exponent == size else f"{size:,}"
+
+
 def flatness(route: str, results: dict[str, dict[int, Samples]]) -> list[str]:
-    """CPU of the read per row at the largest size over the one at 1e4 rows (or the
-    smallest size): about 1 for a linear cost."""
+    """Per client: the CPU of the read per row and the peak RSS at each size from 1e4 rows
+    (below, fixed costs still show), and the growth of the CPU per row from the first of
+    those sizes to the last (1.00: linear)."""
     lines = []
     for client, by_size in results.items():
-        measured = sorted(n for n, s in by_size.items() if s.cpu)
-        if len(measured) < 2:
+        measured = [n for n in sorted(by_size) if by_size[n].cpu]
+        shown = [n for n in measured if n >= 10_000] or measured
+        if len(shown) < 2:
             continue
-        low = next((n for n in measured if n >= 10_000), measured[0])
-        high = measured[-1]
-        if low == high:
-            continue
-        lo = statistics.median(per_row(by_size[low].read_cpu, low, 1.0))
-        hi = statistics.median(per_row(by_size[high].read_cpu, high, 1.0))
-        growth = ""
-        if by_size[low].rss and by_size[high].rss:
-            growth = (
-                f", peak RSS {statistics.median(by_size[low].rss):.0f} -> "
-                f"{statistics.median(by_size[high].rss):.0f} MB"
-            )
-        lines.append(
-            f"- {route}, {LABELS[client]}: read CPU per row at {high:,} / at {low:,} rows = "
-            f"{hi / lo:.2f}{growth}"
-        )
+        cpu = {n: statistics.median(per_row(by_size[n].read_cpu, n, 1e6)) for n in shown}
+        steps = " -> ".join(f"{cpu[n]:.1f} ({_short(n)})" for n in shown)
+        growth = cpu[shown[-1]] / cpu[shown[0]]
+        line = f"- {route}, {LABELS[client]}: {steps} us/row, x{growth:.2f}"
+        if all(by_size[n].rss for n in shown):
+            rss = " -> ".join(f"{statistics.median(by_size[n].rss):,.0f}" for n in shown)
+            line += f"; peak RSS {rss} MB"
+        skipped = [_short(n) for n in sorted(by_size) if by_size[n].skipped]
+        if skipped:
+            line += f" ({', '.join(skipped)} not run)"
+        lines.append(line)
     return lines
 
 
@@ -318,7 +325,10 @@ def main() -> None:
             replay.terminate()
             replay.wait()
     elapsed = time.monotonic() - started
-    run = {"runs": args.runs, "pages": args.pages, "elapsed": elapsed, "sizes": args.sizes}
+    run = {
+        "runs": args.runs, "pages": args.pages, "elapsed": elapsed, "sizes": args.sizes,
+        "max_gb": args.max_gb,
+    }  # fmt: skip
     if args.save:
         plain = {
             route: {c: {n: asdict(s) for n, s in by.items()} for c, by in by_client.items()}
@@ -335,6 +345,7 @@ def report(
     elapsed: float,
     sizes: list[int],
     write: bool,
+    max_gb: float = 12.0,
 ) -> None:
     """Print the section, and write it into BENCHMARKS.md if ``write``."""
     sizes = sorted(sizes)
@@ -365,8 +376,16 @@ def report(
     for route in results:
         body += [*table(route, results[route], sizes), ""]
     body += [
-        "Linearity: CPU of the read per row at the largest size over the same at 1e4 rows "
-        "(1.00 = linear), and peak RSS between the two:",
+        "How to read: at 1e3 rows the fixed costs (interpreter imports, pandas, the client "
+        "object, this client's `mes/` check) dominate `CPU us/row`; the `CPU of the read` "
+        "column, and everything from 1e5 rows on, shows the cost per row. A cost linear in "
+        "the rows keeps `CPU of the read us/row` flat down the sizes; memory bounded by a "
+        "few pages keeps the peak RSS flat. A read estimated (from the largest size below "
+        f"it) to need more than the `--max-gb` limit ({max_gb:.0f} GB here) is not run.",
+        "",
+        "Linearity, from 1e4 rows on: CPU of the read per row at each size, its growth from "
+        "the first size to the last (x1.00 = linear; below 1, fixed costs still fading), "
+        "and the peak RSS:",
         "",
     ]
     for route in results:
