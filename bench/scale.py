@@ -358,19 +358,19 @@ def report(
         "real dials-local, then served by `bench/_replay.py` (its own process, HTTP/1.1 "
         "keep-alive) as a walk of exactly N rows: page i is captured page i mod "
         f"{pages} with only its `next` link rewritten, the last page cut to the exact "
-        "row count; every other request the clients make (this client's `mes/` check of "
-        "`me=`, counts) goes through the same process to the real dials-local, as a reverse "
-        "proxy. Each read in its own process; CPU and wall from the process's first line "
-        "to the end of the read (imports included: the fixed cost that dominates at 1e3 "
-        "rows); the CPU of the read is the same minus the CPU spent on the imports the read "
-        "needs and the client object; peak RSS is the process's `ru_maxrss`, the baseline "
-        "its RSS after those imports. `incumbent CPU / this CPU` compares what a user pays "
-        "(imports included); `read CPU / parse CPU` how far a client's read is from the "
-        "parse alone. The parse-only line is the CPU of "
-        "`simdjson.Parser.parse` (one parser reused) over the same page bytes, nothing else: "
-        "the floor of any client that reads the JSON text. A warm-up round checks that "
-        "every client read N rows and the same bins; then "
-        f"{runs} interleaved rounds, median (min-max); ratios per round.",
+        "row count; every other request goes through the same process to the real "
+        "dials-local, as a reverse proxy (here only this client's `mes/` check of `me=`; "
+        "the incumbent makes none). Each read in its own process; CPU and wall from the "
+        "process's first line to the end of the read (imports included: the fixed cost "
+        "that dominates at 1e3 rows); the CPU of the read is the same minus the CPU spent "
+        "on the imports the read needs and the client object; peak RSS is the process's "
+        "`ru_maxrss`, the baseline its RSS after those imports. `incumbent CPU / this CPU` "
+        "compares what a user pays (imports included); `read CPU / parse CPU` how far a "
+        "client's read is from the parse alone. The parse-only line is the CPU of "
+        "`simdjson.Parser.parse` (one parser reused) over the same page bytes, nothing "
+        "else: the floor of any client that reads the JSON text. A warm-up round checks "
+        f"that every client read N rows and the same bins; then {runs} interleaved rounds, "
+        "median (min-max); ratios per round.",
         "",
     ]
     for route in results:
