@@ -9,6 +9,9 @@ never sends (NaN, Infinity, 1e999, cut-off bodies, wrong shapes).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,3 +304,27 @@ def test_broken_json_is_a_decode_error_on_both_paths(body: bytes) -> None:
     with pytest.raises(Exception) as plain:
         Page1D.from_json(body)
     assert "json_invalid" in str(plain.value) or "Invalid JSON" in str(plain.value)
+
+
+_IMPORTS = """
+import json, sys
+from cmsdials import Dials
+from cmsdials.auth.secret_key import Credentials
+from cmsdials.filters import LumisectionHistogram1DFilters
+dials = Dials(Credentials(token=sys.argv[1]), workspace="tracker", base_url=sys.argv[2])
+result = dials.h1d.list_all(LumisectionHistogram1DFilters(page_size=5), enable_progress=False)
+loaded = {}
+for method in sys.argv[3:]:
+    getattr(result, method)(**({"by_me": True} if method == "to_numpy" else {}))
+    loaded[method] = sorted(m for m in ("pandas", "pyarrow") if m in sys.modules)
+print(json.dumps(loaded))
+"""
+
+
+def test_the_numpy_and_arrow_paths_do_not_import_pandas(odd_server: LocalServer) -> None:
+    """pandas costs 0.25-0.4 s to import: only ``to_pandas`` pays for it."""
+    args = [sys.executable, "-c", _IMPORTS, odd_server.secret_key, odd_server.base_url]
+    done = subprocess.run(
+        [*args, "to_numpy", "to_arrow"], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout) == {"to_numpy": [], "to_arrow": ["pyarrow"]}
