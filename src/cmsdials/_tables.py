@@ -119,11 +119,56 @@ def model_frame(model: type[BaseModel], rows: Sequence[BaseModel]) -> pd.DataFra
 # ---------------------------------------------------------------------------------------
 
 
+# ``pa.array`` asks pandas whether its argument is a pandas object, which imports pandas
+# (0.4 s) on first use: the arrays are built from their buffers instead, so that
+# ``to_arrow()`` and the Parquet writers do not pay for pandas.
+
+
+def _numeric(pa: Any, array: Any, arrow_type: Any) -> Any:
+    """An Arrow array sharing the memory of a 1-D numpy array (no nulls)."""
+    import numpy as np
+
+    array = np.ascontiguousarray(array)
+    return pa.Array.from_buffers(arrow_type, len(array), [None, pa.py_buffer(array)])
+
+
+#: The largest offset of an Arrow ``string``/``list`` column (int32 offsets).
+_INT32_MAX = 2**31 - 1
+
+
+def _strings(pa: Any, values: Sequence[str]) -> Any:
+    """An Arrow ``string`` array of ``values`` (a page repeats few distinct names)."""
+    import numpy as np
+
+    if not values:
+        return pa.nulls(0)  # the type ``pa.array([])`` gives an empty column, as before
+    distinct = {value: code for code, value in enumerate(dict.fromkeys(values))}
+    encoded = [value.encode() for value in distinct]
+    codes = np.fromiter(map(distinct.__getitem__, values), np.int64, len(values))
+    lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))[codes]
+    offsets = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] > _INT32_MAX:
+        return pa.array(values, pa.string())  # Arrow splits it into chunks
+    data = b"".join(map(encoded.__getitem__, codes.tolist()))
+    return pa.Array.from_buffers(
+        pa.string(),
+        len(values),
+        [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)],
+    )
+
+
+def _offsets(pa: Any, offsets: Any) -> Any:
+    import numpy as np
+
+    return _numeric(pa, offsets.astype(np.int32), pa.int32())
+
+
 def _histogram_data(pa: Any, columns: HistogramColumns, fixed: bool) -> Any:
     """The ``data`` column: fixed-size lists when every row has the same shape."""
     import numpy as np
 
-    values = pa.array(columns.values, type=pa.float64())
+    values = _numeric(pa, columns.values, pa.float64())
     shape = columns.uniform_shape() if fixed else None
     if shape is not None:
         array = values
@@ -133,14 +178,14 @@ def _histogram_data(pa: Any, columns: HistogramColumns, fixed: bool) -> Any:
     cols = columns.columns
     # Arrow's list offsets are int32 (2**31 values per column chunk, 16 GB of bins).
     if columns.layout.dims == 1:
-        return pa.ListArray.from_arrays(pa.array(columns.offsets().astype(np.int32)), values)
+        return pa.ListArray.from_arrays(_offsets(pa, columns.offsets()), values)
     line_lengths = np.repeat(cols["x_bin"], cols["y_bin"])
     line_offsets = np.zeros(len(line_lengths) + 1, np.int32)
     np.cumsum(line_lengths, out=line_offsets[1:])
     row_offsets = np.zeros(len(columns) + 1, np.int32)
     np.cumsum(cols["y_bin"], out=row_offsets[1:])
-    lines = pa.ListArray.from_arrays(pa.array(line_offsets), values)
-    return pa.ListArray.from_arrays(pa.array(row_offsets), lines)
+    lines = pa.ListArray.from_arrays(_offsets(pa, line_offsets), values)
+    return pa.ListArray.from_arrays(_offsets(pa, row_offsets), lines)
 
 
 def histogram_table(columns: HistogramColumns, *, fixed: bool = True) -> pa.Table:
@@ -151,8 +196,15 @@ def histogram_table(columns: HistogramColumns, *, fixed: bool = True) -> pa.Tabl
     variable lists (one schema for a file written page by page).
     """
     pa = require("pyarrow", "arrow", "to_arrow()")
-    names = [name for name in columns.layout.fields if name != "data"]
-    arrays = [pa.array(columns.columns[name]) for name in names]
+    layout = columns.layout
+    names = [name for name in layout.fields if name != "data"]
+    arrays = []
+    for name in names:
+        column = columns.columns[name]
+        if name in layout.strings:
+            arrays.append(_strings(pa, column))
+        else:
+            arrays.append(_numeric(pa, column, pa.int64() if name in layout.ints else pa.float64()))
     arrays.append(_histogram_data(pa, columns, fixed))
     table = pa.Table.from_arrays(arrays, names=[*names, "data"])
     if not fixed:

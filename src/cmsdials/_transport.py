@@ -52,8 +52,16 @@ import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from typing_extensions import TypeAlias
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    DecodeError,
+    InvalidHeader,
+    MaxRetryError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError
+from urllib3.exceptions import SSLError as Urllib3SSLError
+from urllib3.response import HTTPResponse as Urllib3Response
 from urllib3.util import Retry
 
 # Re-exported: the defaults both clients share live in cmsdials._defaults.
@@ -199,8 +207,9 @@ def _declared_length(response: requests.Response) -> int | None:
 def _read_body(response: requests.Response, max_body: int | None = None) -> bytes:
     """The whole body of a streamed response, read as ``response.content`` would be.
 
-    ``iter_content`` maps read errors to the same ``requests`` exceptions as
-    ``response.content`` (``ChunkedEncodingError``, ``ConnectionError``, ...), releases
+    A body of declared length is read in one piece, other bodies through
+    ``iter_content``; both map read errors to the same ``requests`` exceptions as
+    ``response.content`` (``ChunkedEncodingError``, ``ConnectionError``, ...), release
     the connection to the pool at the end, and the body stays available as
     ``response.content`` (error mapping, ``APIError.response``).
 
@@ -213,6 +222,53 @@ def _read_body(response: requests.Response, max_body: int | None = None) -> byte
         if declared is not None and declared > max_body:
             response.close()
             raise ResponseTooLargeError(origin_of(response.url), max_body, declared, declared=True)
+    if _declared_identity_body(response):
+        # The length is known and bounded by max_body: one read of exactly that many
+        # bytes, into one buffer.  ``iter_content`` would zero-fill a fresh 1 MiB buffer
+        # per read and copy out of it (page faults, 0.5 ms of a 350 KB page's 1.4 ms).
+        content = _read_whole(response)
+    else:
+        content = _read_chunks(response, max_body)
+    response._content = content  # what Response.content caches after reading
+    _check_length(response, content)
+    return content
+
+
+def _declared_identity_body(response: requests.Response) -> bool:
+    """True when ``response`` is an unread urllib3 body of a declared, unencoded length.
+
+    Only then is reading it whole bounded (by the Content-Length, checked against
+    ``max_body`` before): a chunked or compressed body is read piece by piece instead.
+    """
+    return (
+        isinstance(response.raw, Urllib3Response)
+        and not response._content_consumed  # type: ignore[attr-defined]
+        # http.client reads a negative length as "until the connection closes"
+        and (_declared_length(response) or 0) >= 0
+        and _declared_length(response) is not None
+        and response.headers.get("Content-Encoding", "identity") == "identity"
+    )
+
+
+def _read_whole(response: requests.Response) -> bytes:
+    """The rest of the body in one read, with the errors ``iter_content`` would raise."""
+    try:
+        content: bytes = response.raw.read(decode_content=True)
+    except ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from exc
+    except Urllib3SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from exc
+    finally:
+        response._content_consumed = True  # type: ignore[attr-defined]
+    return content
+
+
+def _read_chunks(response: requests.Response, max_body: int | None) -> bytes:
+    """The body read in :data:`_READ_CHUNK` pieces, counted against ``max_body``."""
     chunks = []
     size = 0
     # One length check per 1 MiB read: nothing measurable next to the read itself.
@@ -222,10 +278,7 @@ def _read_body(response: requests.Response, max_body: int | None = None) -> byte
             response.close()
             raise ResponseTooLargeError(origin_of(response.url), max_body, size, declared=False)
         chunks.append(chunk)
-    content = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    response._content = content  # what Response.content caches after reading
-    _check_length(response, content)
-    return content
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _check_length(response: requests.Response, content: bytes) -> None:
