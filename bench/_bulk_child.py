@@ -226,15 +226,15 @@ def _checksum(mode: str, result: Any) -> float:
     if hasattr(result, "data") and not hasattr(result, "columns"):  # HistogramArray
         return float(result.data.sum(dtype="float64"))
     total = 0.0
-    for data in result["data"]:  # DataFrame: lists (incumbent) or numpy arrays (ours)
+    # DataFrame cells: lists of floats or of lines (incumbent), arrays (ours, th1) or lists
+    # of line arrays (ours, th2)
+    for data in result["data"]:
         if hasattr(data, "sum"):
             total += float(data.sum())
+        elif data and not isinstance(data[0], float):
+            total += math.fsum(float(v) for line in data for v in line)
         else:
-            total += (
-                math.fsum(v for line in data for v in line)
-                if data and isinstance(data[0], list)
-                else math.fsum(data)
-            )
+            total += math.fsum(data)
     return total
 
 

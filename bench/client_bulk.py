@@ -357,17 +357,19 @@ ANALYSIS = [
     "two cores, is a floor on the wall time. For th2 24x24 that floor is already above the "
     "time a 10x speed-up allows (a tenth of the incumbent's wall), before any waiting.",
     "- **th1: the server is the critical path** (its CPU is close to the client's wall "
-    "time). Of dials-local's ~12 ms per 500-row page, the SQL is a small part (2-3 ms; an "
-    "index on `(me_id, dataset_id, run_number, ls_number)` measured only 1-1.5 ms faster, "
-    "so it was not added); the rest is Python per row and per request: building 500 row "
-    "objects, SQLAlchemy, JSON and the HTTP stack. A server that renders rows in the "
-    "database or in compiled code would move this bound.",
+    "time). Of dials-local's ~5 ms per 500-row page (bulk rendering, BENCHMARKS.md "
+    '"server-pages"), fetching the rows is about 1.4 ms and rendering them 0.3 ms; the '
+    "rest is the cost of any request (uvicorn, Starlette, middlewares, the hop to a worker "
+    "thread). A server whose request path is compiled code would move this bound.",
     "- **`workers=8` cannot beat a CPU-bound server.** With 20 ms of added latency it "
     "overlaps the waits (it is the fastest path there), but the server still has to produce "
     "every page on the same two cores, and eight walks decode on one interpreter; without "
     "latency it gains little and holds more pages in memory.",
     "- **The documented path pays pandas' import** (the fixed-cost line above) on top of "
-    "the numpy path; the incumbent pays it too, inside its own import.",
+    "the numpy path; the incumbent pays it too, inside its own import. For th2 it also "
+    "builds each cell as a list of line arrays (docs/bulk.md, `to_pandas`: what 2.4.1's "
+    "lists of lists allow, and what Parquet can write), about 0.2 s and 55 MB more here "
+    "than 2-D cells would cost: the reason it is 1.3x the raw bound without latency.",
     "- **Peak RSS has a floor:** the final float64 array plus the interpreter with numpy "
     "(see each table's last line). When the incumbent's peak is less than five times that "
     "floor, 1/5 is out of reach by construction. This client's peak is that floor plus the "

@@ -148,9 +148,9 @@ def _reference_list_handler(resource: Resource) -> Handler:
             page = _paginate(
                 call,
                 query,
-                lambda offset, reverse, position, limit: query.page(
-                    conn, where, offset, reverse, position, limit, pinned
-                ),
+                lambda offset, reverse, position, limit: conn.execute(
+                    query.page_statement(where, offset, reverse, position, limit, pinned)
+                ).all(),
             )
         return json_response(
             {

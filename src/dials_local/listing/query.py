@@ -133,24 +133,6 @@ class ResourceQuery:
 
     # -- statements -----------------------------------------------------------------
 
-    def page(
-        self,
-        conn: Connection,
-        where: Sequence[ColumnElement[bool]],
-        offset: int,
-        reverse: bool,
-        position: str | None,
-        limit: int,
-        pinned: Mapping[str, int] | None = None,
-    ) -> list[Row[Any]]:
-        """Rows strictly after ``position`` (before it if ``reverse``), ordered.
-
-        ``pinned``: ordering columns that ``where`` fixes to one value (``dataset_id=``),
-        so that the cursor bound can leave them out, see :meth:`_after`.
-        """
-        statement = self.page_statement(where, offset, reverse, position, limit, pinned)
-        return list(conn.execute(statement).all())
-
     def page_statement(
         self,
         where: Sequence[ColumnElement[bool]],
@@ -160,8 +142,13 @@ class ResourceQuery:
         limit: int,
         pinned: Mapping[str, int] | None = None,
     ) -> Select[Any]:
-        """The SELECT of :meth:`page` (also run by :func:`fetch_raw`): the one place a
-        page's SQL is defined."""
+        """The SELECT of one page: rows strictly after ``position`` (before it if
+        ``reverse``), ordered, the one place a page's SQL is defined (run by
+        :func:`fetch_raw`, or by SQLAlchemy on the reference path).
+
+        ``pinned``: ordering columns that ``where`` fixes to one value (``dataset_id=``),
+        so that the cursor bound can leave them out, see :meth:`_after`.
+        """
         statement = self._select.where(*where)
         if position is not None:
             values = position_values(position, self._width)
