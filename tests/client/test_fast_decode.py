@@ -197,6 +197,8 @@ def test_http_reads_agree_with_the_plain_path(
     # numpy, one array per ME (several binnings): list_all, stream and the models' columns
     arrays = fast.to_numpy(by_me=True)
     expected = by_hand.to_numpy(by_me=True)
+    assert isinstance(arrays, dict) and isinstance(expected, dict)
+    assert isinstance(stream_arrays, dict)
     assert set(arrays) == set(expected) == set(stream_arrays) == {row.me for row in plain}
     for me, array in arrays.items():
         for other in (expected[me], stream_arrays[me]):

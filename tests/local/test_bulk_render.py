@@ -194,7 +194,7 @@ class _Compare:
         return pages
 
 
-PAGINATED = {
+PAGINATED: dict[str, tuple[dict[str, Any], str]] = {
     "dataset-index": ({"dataset__regex": "é"}, "dataset_id,dataset"),
     "file-index": ({"dataset_id": 99100001}, "file_id,err_trace,logical_file_name"),
     "run": ({"dataset_id__in": "99100001,14677060"}, "run_number,ls_completeness"),
