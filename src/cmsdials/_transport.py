@@ -76,6 +76,7 @@ from cmsdials._defaults import (
     user_agent,
 )
 from cmsdials._pool import grow_pool, pool_size
+from cmsdials._session import ClientSession
 from cmsdials.auth.base import BaseCredentials
 from cmsdials.errors import (
     CrossOriginRedirectError,
@@ -837,7 +838,7 @@ class Transport:
         #: Whether the session is ours to set up and to close (not the caller's).
         self.owns_session = session is None
         if session is None:
-            session = requests.Session()
+            session = ClientSession()
             # One attempt per adapter call: the retry loop below sees every failure.
             mounted = (
                 adapter
