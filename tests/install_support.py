@@ -44,11 +44,12 @@ def source_copy(where: Path) -> Path:
     pip builds in the source tree (``build/``, ``*.egg-info``); building a copy keeps the
     shared checkout untouched while other test runs use it.
     """
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(REPO / name, where / name)
     shutil.copytree(
         REPO / "src",
         where / "src",
-        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+        # *.so: the compiled scanner of an editable install, built for this interpreter
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.so"),
     )
     return where

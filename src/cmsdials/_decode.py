@@ -20,6 +20,7 @@ A decoder is just a ``Callable[[bytes], T]`` handed to
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,7 @@ __all__ = [
     "Head",
     "ReusableParser",
     "columnar_available",
+    "compiled_decoder_enabled",
     "decode_histogram_page",
     "decode_json",
     "list_decoder",
@@ -252,11 +254,62 @@ def _row_getter(layout: Layout) -> tuple[tuple[str, ...], Callable[[Any], tuple[
     return names, itemgetter(*names, "data")
 
 
+@cache
+def _scanner() -> Callable[..., Any] | None:
+    """``cmsdials._speedups.scan_page``, or None where it was not compiled."""
+    try:
+        from cmsdials._speedups import scan_page
+    except ImportError:
+        return None
+    return scan_page
+
+
+def compiled_decoder_enabled() -> bool:
+    """True when th1/th2 pages go through the compiled scanner first.
+
+    It is there when the package was installed with a C compiler at hand (``setup.py``);
+    ``CMSDIALS_SPEEDUPS=0`` turns it off (read on every page: for comparisons).
+    """
+    return _scanner() is not None and os.environ.get("CMSDIALS_SPEEDUPS", "1") != "0"
+
+
+def _scan_histogram_page(body: bytes, layout: Layout) -> tuple[Head, HistogramColumns] | None:
+    """The compiled scanner's reading of one page, or None where it declines the page.
+
+    It declines whatever it does not read exactly as the reference path does (escapes,
+    non-ASCII outside names, null or non-integer values in integer fields, NaN/Infinity,
+    numbers beyond float64, bins not of their binning's shape, missing or duplicate
+    keys, deep nesting): the reference path then decides, and words any error.
+    """
+    import numpy as np
+
+    from cmsdials._columns import HistogramColumns
+
+    scan = _scanner()
+    if scan is None:
+        return None
+    scanned = scan(body, layout.dims, layout.ints, layout.floats, layout.strings)
+    if scanned is None:
+        return None
+    next_link, previous_link, ints, floats, strings, values = scanned
+    columns: dict[str, Any] = {
+        name: np.frombuffer(buffer, np.int64) for name, buffer in zip(layout.ints, ints)
+    }
+    columns.update(
+        {name: np.frombuffer(buffer, np.float64) for name, buffer in zip(layout.floats, floats)}
+    )
+    columns.update(zip(layout.strings, strings))
+    page = HistogramColumns(layout, columns, np.frombuffer(values, np.float64))
+    return Head(next_link, previous_link), page
+
+
 def decode_histogram_page(
     body: bytes, layout: Layout, parser: ReusableParser | None = None
 ) -> tuple[Head, HistogramColumns]:
     """One th1/th2 page -> its links and its rows as columns.
 
+    The compiled scanner (:func:`_scan_histogram_page`) reads the page in one pass when
+    it is there and takes the page.  Otherwise (the reference path):
     pysimdjson parses the body (validating it) into a tape; each row's ``data`` is copied
     from the tape into a float64 buffer by ``as_buffer`` (nested th2 rows are flattened
     in ``data[iy][ix]`` order), so no Python float is created for a bin.  The scalar
@@ -268,9 +321,15 @@ def decode_histogram_page(
 
     from cmsdials._columns import HistogramColumns
 
+    if compiled_decoder_enabled():
+        scanned = _scan_histogram_page(body, layout)
+        if scanned is not None:
+            return scanned
     try:
         doc: Any = (parser or ReusableParser()).parse(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RuntimeError) as exc:
+        # RuntimeError: what pysimdjson cannot represent although it is JSON (an integer
+        # beyond 64 bits anywhere in the page); page_decoder lets the plain path decide.
         raise ResponseDecodeError(
             f"response body is not valid JSON ({len(body)} bytes): {exc}"
         ) from exc

@@ -1,5 +1,7 @@
-"""The fast th1/th2 read path (pysimdjson -> columns) reads exactly what the plain path
-(pydantic row models, what a client without numpy gets) reads from the same bytes.
+"""The fast th1/th2 read paths read exactly what the plain path (pydantic row models, what
+a client without numpy gets) reads from the same bytes: the compiled scanner
+(``cmsdials._speedups``, the default where it was built) and pysimdjson -> columns (where
+it was not, and for every page the scanner declines).  Every test runs with each.
 
 Rows with awkward values (extreme floats, -0.0, names with non-ASCII characters, quotes,
 backslashes and tabs, several binnings and datasets in one page) are ingested into a real
@@ -22,7 +24,8 @@ import pytest
 import requests
 
 from cmsdials import Dials
-from cmsdials._decode import page_decoder
+from cmsdials._decode import _scan_histogram_page, compiled_decoder_enabled, page_decoder
+from cmsdials._layout import LAYOUT_1D, LAYOUT_2D
 from cmsdials.auth.secret_key import Credentials
 from cmsdials.clients.h1d.models import PaginatedLumisectionHistogram1DList as Page1D
 from cmsdials.clients.h2d.models import PaginatedLumisectionHistogram2DList as Page2D
@@ -54,6 +57,15 @@ FILE_OF = {99000001: 17000000037, 99000002: 17000000038}
 EXTREMES = [1e308, 5e-324, -0.0, 1e-05, 0.1 + 0.2, -1.7976931348623157e308, 2.2250738585072014e-308]
 TH1_MES = {"My/Folder/counts": 3, 'My/Ünï "q" \\ back/slash\t': 5}
 TH2_MES = {"My/map a": (2, 3), "My/map é": (3, 2)}
+
+
+@pytest.fixture(autouse=True, params=["compiled", "pysimdjson"])
+def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which fast path decodes th1/th2 pages (``CMSDIALS_SPEEDUPS``, read per page)."""
+    monkeypatch.setenv("CMSDIALS_SPEEDUPS", "1" if request.param == "compiled" else "0")
+    # The README's install compiles the scanner (setup.py): a missing one is a failure here.
+    assert compiled_decoder_enabled() == (request.param == "compiled")
+    return str(request.param)
 
 
 def _values(count: int, seed: int) -> list[float]:
@@ -173,6 +185,13 @@ def test_http_reads_agree_with_the_plain_path(
     page_size = 3  # pages that mix MEs, binnings and datasets
     bodies = _raw_pages(odd_server, route, page_size)
     assert len(bodies) > 2
+    # The scanner takes exactly the pages whose strings have no escapes (the others go
+    # to pysimdjson): both kinds are among these pages.
+    layout = LAYOUT_1D if route == "th1" else LAYOUT_2D
+    taken = [_scan_histogram_page(body, layout) is not None for body in bodies]
+    assert taken == [b"\\" not in body for body in bodies]
+    if route == "th2":
+        assert any(taken) and not all(taken)
     plain = [row for body in bodies for row in page_model.from_json(body).results]
     assert len(plain) == len(_th1_rows() if route == "th1" else _th2_rows())
     assert {row.dataset for row in plain} == {PLAIN, ODD}
@@ -263,8 +282,10 @@ def _both(body: bytes) -> tuple[Any, Any]:
             _row("1,2", dataset=r'"/\u00e9\"q\\/\ud83d\ude00/\t"', me=r'"\u00fc\n\/x"'),
             _row("3,4", dataset='"/é/ü/😀"', me='"m"'),
         ),
+        # an integer beyond 64 bits (pysimdjson raised RuntimeError, which escaped)
+        _page(_row("1,2")).replace(b'"results"', b'"count":18446744073709551616,"results"'),
     ],
-    ids=["empty", "extremes", "shapes", "int-as-float", "nan-inf", "overflow", "strings"],
+    ids=["empty", "extremes", "shapes", "int-as-float", "nan-inf", "overflow", "strings", "bigint"],
 )
 def test_hand_written_pages_agree(body: bytes) -> None:
     fast, plain = _both(body)
