@@ -22,7 +22,7 @@ import requests
 from pydantic import ValidationError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from cmsdials._decode import ReusableParser, columnar_available, page_decoder
+from cmsdials._decode import ReusableParser, columnar_available, columnar_modules, page_decoder
 from cmsdials._filters import PaginatedFilters
 from cmsdials._mes import check_me_name
 from cmsdials._partition import partition_query
@@ -248,7 +248,7 @@ def collect(
         raise ValueError("workers must be >= 1")
     page_model = binding.page_model
     transport = binding.transport
-    warm_up("numpy", "simdjson")  # needed by the first page, imported while it is fetched
+    warm_up(*columnar_modules())  # needed by the first page, imported while it is fetched
     layout = page_model.histogram_layout() if columnar_available() else None
     sink: _Sink = _ColumnSink(layout) if layout is not None else _ModelSink()
 

@@ -46,6 +46,7 @@ __all__ = [
     "Head",
     "ReusableParser",
     "columnar_available",
+    "columnar_modules",
     "compiled_decoder_enabled",
     "decode_histogram_page",
     "decode_json",
@@ -168,12 +169,23 @@ def read_head(body: bytes) -> Head | None:
 
 @cache
 def columnar_available() -> bool:
-    """True when histogram pages can be decoded into columns (numpy and pysimdjson).
+    """True when histogram pages can be decoded into columns: numpy is there, and a reader
+    of pages - the compiled scanner, or pysimdjson.  (With the scanner alone, the pages it
+    declines are read by pydantic, as without numpy, then turned into columns.)
 
     Looks the packages up without importing them (a walk imports them in the background
     while its first request is in flight, see ``_warmup``).
     """
-    return installed("numpy") and installed("simdjson")
+    return installed("numpy") and (installed("simdjson") or installed("cmsdials._speedups"))
+
+
+def columnar_modules() -> tuple[str, ...]:
+    """The packages the first page decoded into columns imports (for ``warm_up``):
+    pysimdjson only where the compiled scanner does not read the pages."""
+    return ("numpy",) if compiled_decoder_enabled() else ("numpy", "simdjson")
+
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def _integers(name: str, values: Sequence[Any]) -> Any:
@@ -182,11 +194,24 @@ def _integers(name: str, values: Sequence[Any]) -> Any:
     if not values:
         return np.empty(0, np.int64)
     array = np.array(values)
-    if array.dtype.kind in "iu":
+    if array.dtype.kind == "i" or (array.dtype.kind == "u" and array.max() <= _INT64_MAX):
         return array.astype(np.int64, copy=False)
-    if array.dtype.kind == "f" and np.isfinite(array).all() and (array == np.round(array)).all():
+    if (
+        array.dtype.kind == "f"
+        and np.isfinite(array).all()
+        and (array == np.round(array)).all()
+        # 2**63 is a double, and the first one that int64 cannot hold
+        and ((array >= -(2.0**63)) & (array < 2.0**63)).all()
+    ):
         return array.astype(np.int64)  # e.g. x_bin sent as 100.0: the DB column is a double
-    raise ResponseFormatError(f"{name!r} must hold integers, got {_sample(values)}")
+    odd = next((v for v in values if not _is_int64(v)), values[0])
+    raise ResponseFormatError(f"{name!r} must hold 64-bit integers, got {odd!r}")
+
+
+def _is_int64(value: Any) -> bool:
+    if type(value) is float and value.is_integer():
+        return -(2.0**63) <= value < 2.0**63
+    return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
 
 
 def _floats(name: str, values: Sequence[Any]) -> Any:
@@ -325,6 +350,9 @@ def decode_histogram_page(
         scanned = _scan_histogram_page(body, layout)
         if scanned is not None:
             return scanned
+    if not installed("simdjson"):
+        # page_decoder hands the page to pydantic, as for a page pysimdjson refuses.
+        raise ResponseDecodeError("no pysimdjson to read a page the compiled scanner declines")
     try:
         doc: Any = (parser or ReusableParser()).parse(body)
     except (ValueError, UnicodeDecodeError, RuntimeError) as exc:
@@ -405,9 +433,16 @@ def _model_page(
 
 
 def _check_model_shapes(page: Paginated[Any], layout: Layout) -> None:
-    """Refuse rows whose ``data`` does not have their binning's shape, as
-    :func:`decode_histogram_page` does (the row models do not check it)."""
+    """Refuse rows whose ``data`` does not have their binning's shape, or whose integers do
+    not fit the int64 columns they become, as :func:`decode_histogram_page` does (the row
+    models check neither)."""
     for row, model in enumerate(page.results):
+        for name in layout.ints:
+            value = getattr(model, name)
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise ResponseFormatError(
+                    f"row {row} of the page: {name!r} is beyond 64 bits: {value}"
+                )
         data = model.data
         if layout.dims == 1:
             ok = len(data) == model.x_bin
@@ -447,9 +482,10 @@ def page_decoder(
                     links, columns = decode_histogram_page(body, layout, parser)
                 except ResponseDecodeError:
                     # pysimdjson refuses NaN, Infinity and numbers beyond float64, which
-                    # pydantic (the path of a client without numpy) reads as nan/inf:
-                    # the plain path decides, so that both read a body alike (and a
-                    # body that is really broken is still a ResponseDecodeError).
+                    # pydantic (the path of a client without numpy) reads as nan/inf, and
+                    # is not there for every client: the plain path decides, so that
+                    # both read a body alike (and a body that is really broken is still a
+                    # ResponseDecodeError).
                     page = _model_page(page_model, body, continuation)
                     _check_model_shapes(page, layout)
                 else:

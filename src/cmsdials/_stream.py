@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from cmsdials._collect import collect, fetcher, walk_feedback
+from cmsdials._decode import columnar_modules
 from cmsdials._filters import PaginatedFilters
 from cmsdials._mes import check_me_name
 from cmsdials._optional import require
@@ -96,7 +97,7 @@ class Stream(Generic[RowT, PageT]):
         """
         binding = self.binding
         transport = binding.transport
-        warm_up("numpy", "simdjson")  # needed by the first page, imported while it is fetched
+        warm_up(*columnar_modules())  # needed by the first page, imported while it is fetched
         check_me_name(binding.path, transport, self.filters, self.retries)
         transport.reserve_connections(self.workers + 2)
         cancel = Cancellation()

@@ -1,6 +1,7 @@
 """Importing the optional packages a bulk read needs while it waits for the network.
 
-The first page decoded into columns needs numpy and pysimdjson (~0.2 s to import).
+The first page decoded into columns needs numpy, and pysimdjson where the compiled
+scanner is not there (~0.2 s to import).
 Starting those imports in a background thread when the walk starts puts them in the time
 spent waiting for the first page instead of after it.  (pandas is not warmed up: its
 half-second import and ~40 MB would burden callers who never call ``to_pandas()``.)

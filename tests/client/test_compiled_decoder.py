@@ -169,7 +169,16 @@ def pages(draw: st.DrawFn, dims: int) -> bytes:
     return (space + page + space).encode()
 
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: The same examples on every run (CI stays deterministic); CMSDIALS_FUZZ_EXAMPLES=N runs N
+#: fresh random ones instead, to search further.
+_FRESH = os.environ.get("CMSDIALS_FUZZ_EXAMPLES")
+FUZZ = settings(
+    max_examples=int(_FRESH) if _FRESH else 300,
+    derandomize=not _FRESH,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @pytest.mark.parametrize("dims", [1, 2])
@@ -212,7 +221,8 @@ def test_damaged_pages_are_declined_or_read_like_the_reference(dims: int, data: 
     assert _outcome(_read(body, dims, compiled=True)) == _outcome(want), body
     got = _scan_histogram_page(body, LAYOUTS[dims])
     if got is not None and not isinstance(want, str):
-        assert _bits(got) == _bits(want)
+        # The rows; the links as sent (the page model normalises URLs, on both paths).
+        assert _bits(got)[1:] == _bits(want)[1:]
 
 
 # ----------------------------------------------------------------- exact inputs

@@ -305,6 +305,17 @@ def test_float_bins_are_not_integers() -> None:
         page_decoder(Page1D)(body)
 
 
+@pytest.mark.parametrize(
+    "value",
+    # uint64 for pysimdjson; beyond 64 bits (pydantic reads the page); integral doubles
+    ["9223372036854775808", "-9223372036854775809", "92233720368547758e7", "-9.3e18"],
+)
+def test_integers_beyond_64_bits_are_refused(value: str) -> None:
+    body = _page(_row("1,2")).replace(b'"me_id":5', b'"me_id":' + value.encode())
+    with pytest.raises(ResponseFormatError, match="me_id"):
+        page_decoder(Page1D)(body).histogram_columns()
+
+
 @pytest.mark.parametrize("data", ["1,2,3", "NaN,1,3"], ids=["parsed", "plain-fallback"])
 def test_a_row_of_the_wrong_shape_is_refused(data: str) -> None:
     with pytest.raises(ResponseFormatError, match="row 0 of the page"):
@@ -351,3 +362,44 @@ def test_the_numpy_and_arrow_paths_do_not_import_pandas(odd_server: LocalServer)
         [*args, "to_numpy", "to_arrow"], capture_output=True, text=True, timeout=120, check=True
     )
     assert json.loads(done.stdout) == {"to_numpy": [], "to_arrow": ["pyarrow"]}
+
+
+_WITHOUT_SIMDJSON = """
+import json, sys
+sys.modules["simdjson"] = None  # as if pysimdjson were not installed
+from cmsdials import Dials
+from cmsdials.auth.secret_key import Credentials
+from cmsdials.filters import LumisectionHistogram1DFilters, LumisectionHistogram2DFilters
+dials = Dials(Credentials(token=sys.argv[1]), workspace="tracker", base_url=sys.argv[2])
+if sys.argv[3] == "th1":
+    result = dials.h1d.list_all(LumisectionHistogram1DFilters(page_size=3), enable_progress=False)
+else:
+    result = dials.h2d.list_all(LumisectionHistogram2DFilters(page_size=3), enable_progress=False)
+arrays = result.to_numpy(by_me=True)
+print(json.dumps({
+    "columns": result._decoded is not None,
+    "arrays": {me: [a.data.tobytes().hex(), a.ls_number.tolist(), a.dataset_names]
+               for me, a in sorted(arrays.items())},
+}))
+"""
+
+
+@pytest.mark.parametrize("route", ["th1", "th2"])
+def test_without_pysimdjson_pages_still_become_columns(odd_server: LocalServer, route: str) -> None:
+    """numpy without pysimdjson (``pip install cmsdials[pandas]``): the compiled scanner
+    reads the pages it takes, pydantic the others (here those with escaped names), and
+    the rows are columns all the same, equal to what a full install reads."""
+    args = [sys.executable, "-c", _WITHOUT_SIMDJSON, odd_server.secret_key, odd_server.base_url]
+    done = subprocess.run([*args, route], capture_output=True, text=True, timeout=120, check=True)
+    got = json.loads(done.stdout)
+    creds = Credentials(token=odd_server.secret_key)
+    with Dials(creds, workspace="tracker", base_url=odd_server.base_url) as dials:
+        resource = dials.h1d if route == "th1" else dials.h2d
+        filters = LumisectionHistogram1DFilters if route == "th1" else LumisectionHistogram2DFilters
+        arrays = resource.list_all(filters(page_size=3), enable_progress=False).to_numpy(by_me=True)
+    assert isinstance(arrays, dict)
+    want = {
+        me: [a.data.tobytes().hex(), a.ls_number.tolist(), a.dataset_names]
+        for me, a in sorted(arrays.items())
+    }
+    assert got == {"columns": True, "arrays": json.loads(json.dumps(want))}
