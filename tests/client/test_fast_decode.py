@@ -394,7 +394,7 @@ def test_without_pysimdjson_pages_still_become_columns(odd_server: LocalServer, 
     got = json.loads(done.stdout)
     creds = Credentials(token=odd_server.secret_key)
     with Dials(creds, workspace="tracker", base_url=odd_server.base_url) as dials:
-        resource = dials.h1d if route == "th1" else dials.h2d
+        resource: Any = dials.h1d if route == "th1" else dials.h2d
         filters = LumisectionHistogram1DFilters if route == "th1" else LumisectionHistogram2DFilters
         arrays = resource.list_all(filters(page_size=3), enable_progress=False).to_numpy(by_me=True)
     assert isinstance(arrays, dict)
