@@ -65,13 +65,15 @@ SPLIT = {"fetch": 0.0, "decode": 0.0, "pages": 0}
 
 
 def imports(mode: str) -> None:
-    """Only the imports a read needs (this client: with numpy, pysimdjson and pandas)."""
+    """Only the imports a read needs (this client: with numpy and its compiled page scanner,
+    and pandas)."""
     import cmsdials
     import cmsdials.filters  # noqa: F401
 
     if mode == "imports-ours":
         import numpy  # noqa: F401
-        import simdjson  # noqa: F401
+
+        from cmsdials import _speedups  # noqa: F401
     _IMPORTED["without pandas"] = time.perf_counter() - _WALL0
     _IMPORTED["rss without pandas"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import pandas  # noqa: F401
@@ -122,7 +124,7 @@ def raw(
 
 
 #: CPU seconds per stage of this client's numpy path (``profile-numpy``).
-STAGES = {"parse": 0.0, "decode": 0.0, "assembly": 0.0}
+STAGES = {"scan": 0.0, "parse": 0.0, "decode": 0.0, "assembly": 0.0}
 
 
 def _timed(owner: Any, name: str, stage: str) -> None:
@@ -142,10 +144,10 @@ def _timed(owner: Any, name: str, stage: str) -> None:
 def profile_stages() -> None:
     """Time the stages of the numpy path (wrapping this client's own functions)."""
     import numpy  # noqa: F401 - imports count as the "imports" stage
-    import simdjson  # noqa: F401
 
-    from cmsdials import _columns, _decode
+    from cmsdials import _columns, _decode, _speedups  # noqa: F401
 
+    _timed(_decode, "_scan_histogram_page", "scan")
     _timed(_decode.ReusableParser, "parse", "parse")
     _timed(_decode, "decode_histogram_page", "decode")
     _timed(_columns.HistogramStore, "extend", "assembly")

@@ -198,14 +198,16 @@ def profile(scenario: Scenario, server: LocalServer) -> dict[str, Any]:
 
 def profile_line(result: dict[str, Any], pages: int) -> str:
     stages = result["stages"]
-    parse, decode, assembly = stages["parse"], stages["decode"], stages["assembly"]
+    scan, parse = stages.get("scan", 0.0), stages["parse"]
+    decode, assembly = stages["decode"], stages["assembly"]
     rest = result["cpu"] - stages["imports"] - decode - assembly
     per_page = 1000 * result["server_cpu"] / max(pages, 1)
     return (
         f"Where this client's time goes (`list_all().to_numpy()`, one more run with its stages "
-        f"timed): CPU {result['cpu']:.2f} s = imports {stages['imports']:.2f} + parsing "
-        f"(pysimdjson) {parse:.2f} + bins and columns {decode - parse:.2f} + assembly "
-        f"{assembly:.2f} + HTTP and the rest {rest:.2f}, in {result['wall']:.2f} s of wall "
+        f"timed): CPU {result['cpu']:.2f} s = imports {stages['imports']:.2f} + decoding pages "
+        f"{decode:.2f} (the compiled scanner {scan:.2f}; pysimdjson's parse of the pages it "
+        f"declined {parse:.2f}) + assembly {assembly:.2f} + HTTP and the rest {rest:.2f}, in "
+        f"{result['wall']:.2f} s of wall "
         f"time; meanwhile dials-local used {result['server_cpu']:.2f} s of CPU "
         f"({per_page:.0f} ms per page)."
     )
@@ -286,7 +288,7 @@ def import_costs(incumbent: str, runs: int) -> list[str]:
     ours, theirs = costs["imports-ours"], costs["imports-incumbent"]
     return [
         "Fixed costs in every process above (imports, median of "
-        f"{runs}): this client with numpy and pysimdjson "
+        f"{runs}): this client with numpy and its compiled page scanner "
         f"{median_range([a for a, _ in ours], '{:.2f}')} s, plus pandas "
         f"{median_range([b - a for a, b in ours], '{:.2f}')} s; the incumbent "
         f"{median_range([a for a, _ in theirs], '{:.2f}')} s, plus pandas "
@@ -348,10 +350,11 @@ ANALYSIS = [
     "beat the raw bound itself by 2-4x: it needs a server that is not on the client's cores "
     "(a real DIALS is on other machines), or pages that cost it less.",
     "- **Where the client's own CPU goes** (the `Where this client's time goes` lines): "
-    "imports, then pysimdjson's parse (about 6 ms per 1.6 MB page; the JSON text itself is "
-    "the limit), the copy of bins and columns, and HTTP. Faults on fresh memory are "
-    "expensive on this virtual machine: one parser per walk instead of one per page "
-    "halved the parse.",
+    "imports, then the compiled scanner's pass over each page (about what pysimdjson's "
+    "parse alone costs: 2.8 ms per 1.6 MB th2 page; the JSON text itself is the limit), "
+    "appending bins and columns to the result, and HTTP. Faults on fresh memory are "
+    "expensive on this virtual machine: most of the appending is the kernel faulting in "
+    "the result's new pages.",
     "- **Two cores bound every path from below.** This client's CPU plus dials-local's "
     "CPU for the same walk (both on the `Where this client's time goes` lines), spread over "
     "two cores, is a floor on the wall time. For th2 24x24 that floor is already above the "
@@ -369,12 +372,13 @@ ANALYSIS = [
     "the numpy path; the incumbent pays it too, inside its own import. For th2 it also "
     "builds each cell as a list of line arrays (docs/bulk.md, `to_pandas`: what 2.4.1's "
     "lists of lists allow, and what Parquet can write), about 0.2 s and 55 MB more here "
-    "than 2-D cells would cost: the reason it is 1.3x the raw bound without latency.",
+    "than 2-D cells would cost: the reason it is about 1.2x the raw bound without latency.",
     "- **Peak RSS has a floor:** the final float64 array plus the interpreter with numpy "
     "(see each table's last line). When the incumbent's peak is less than five times that "
     "floor, 1/5 is out of reach by construction. This client's peak is that floor plus the "
-    "transient of decoding one page: the parsed document (pysimdjson's tape is several "
-    "times the page's size: ~150 MB for a 16 MB page of 200x200 maps) and the page's bins.",
+    "transient of decoding one page: its bytes and its bins as float64 (the compiled "
+    "scanner; a page it declines also has pysimdjson's parsed document, several times the "
+    "page's size: ~150 MB for a 16 MB page of 200x200 maps).",
 ]
 
 

@@ -167,6 +167,33 @@ expect(Cursor *c, char ch)
     return OK;
 }
 
+/* Right after an opening bracket: 1 (and `close` consumed) if the array or object is
+   empty, else 0. */
+static inline int
+empty(Cursor *c, char close)
+{
+    skip_whitespace(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/* After an item of an array or object: MORE if a ',' follows, OK if `close` does (either
+   consumed), DECLINE otherwise.  Loops read `do { item } while ((status = ...) == MORE)`. */
+#define MORE 1
+static inline int
+next_item(Cursor *c, char close)
+{
+    skip_whitespace(c);
+    if (c->p < c->end && *c->p == ',') {
+        c->p++;
+        return MORE;
+    }
+    return expect(c, close);
+}
+
 /* A string without escapes: its bytes between the quotes.  `ascii` tells whether all of
    them are below 0x80.  Control characters are invalid JSON: declined. */
 static int
@@ -242,7 +269,9 @@ read_number(Scanner *s, Cursor *c, Number *out)
             }
             else {
                 exact = 0; /* more digits than a uint64 holds: the slow path rounds */
-                exponent10++;
+                if (exponent10 < 1000000) {
+                    exponent10++; /* capped: only the fast path's range test reads it */
+                }
             }
             p++;
         }
@@ -258,7 +287,9 @@ read_number(Scanner *s, Cursor *c, Number *out)
         }
         while (p < end && is_digit(*p)) {
             if (mantissa == 0 && *p == '0') {
-                exponent10--; /* leading zeros of the fraction are not significant */
+                if (exponent10 > -1000000) {
+                    exponent10--; /* leading zeros of the fraction are not significant */
+                }
             }
             else if (significant < 19) {
                 mantissa = mantissa * 10 + (uint64_t)(*p - '0');
@@ -367,12 +398,10 @@ skip_value(Scanner *s, Cursor *c, int depth)
         return status != OK ? status : (ascii ? OK : DECLINE);
     case '{':
         c->p++;
-        skip_whitespace(c);
-        if (c->p < c->end && *c->p == '}') {
-            c->p++;
+        if (empty(c, '}')) {
             return OK;
         }
-        for (;;) {
+        do {
             if ((status = read_string(c, &start, &length, &ascii)) != OK) {
                 return status;
             }
@@ -382,31 +411,19 @@ skip_value(Scanner *s, Cursor *c, int depth)
             if ((status = skip_value(s, c, depth + 1)) != OK) {
                 return status;
             }
-            skip_whitespace(c);
-            if (c->p < c->end && *c->p == ',') {
-                c->p++;
-                continue;
-            }
-            return expect(c, '}');
-        }
+        } while ((status = next_item(c, '}')) == MORE);
+        return status;
     case '[':
         c->p++;
-        skip_whitespace(c);
-        if (c->p < c->end && *c->p == ']') {
-            c->p++;
+        if (empty(c, ']')) {
             return OK;
         }
-        for (;;) {
+        do {
             if ((status = skip_value(s, c, depth + 1)) != OK) {
                 return status;
             }
-            skip_whitespace(c);
-            if (c->p < c->end && *c->p == ',') {
-                c->p++;
-                continue;
-            }
-            return expect(c, ']');
-        }
+        } while ((status = next_item(c, ']')) == MORE);
+        return status;
     case 't':
         if (c->end - c->p >= 4 && memcmp(c->p, "true", 4) == 0) {
             c->p += 4;
@@ -455,80 +472,65 @@ read_link(Cursor *c, PyObject **out)
     return OK;
 }
 
-/* The bins of one row, appended to the values: an array of numbers (dims 1) or of arrays
-   of numbers (dims 2).  *lines is the length of the outer array, *width the length of
-   every inner one (-1 when they differ, or when there is none). */
+/* An array of numbers, appended to the values as float64; *count: how many. */
 static int
-read_bins(Scanner *s, Cursor *c, Py_ssize_t *lines, Py_ssize_t *width)
+read_numbers(Scanner *s, Cursor *c, Py_ssize_t *count)
 {
     Number number;
-    Py_ssize_t count, line;
-    int status, nested = s->dims == 2;
-
+    int status;
+    Py_ssize_t read = 0; /* a local, not *count: kept in a register across the copies */
+    *count = 0;
     if (expect(c, '[') != OK) {
         return DECLINE;
     }
-    *lines = 0;
-    *width = -1;
-    skip_whitespace(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
+    if (empty(c, ']')) {
         return OK;
     }
-    for (;;) {
-        if (nested) {
-            if (expect(c, '[') != OK) {
-                return DECLINE;
-            }
-            count = 0;
-            skip_whitespace(c);
-            if (c->p < c->end && *c->p == ']') {
-                c->p++;
-            }
-            else {
-                for (;;) {
-                    if ((status = read_number(s, c, &number)) != OK) {
-                        return status;
-                    }
-                    if (growing_append(&s->values, &number.as_double, sizeof(double)) != OK) {
-                        return FAILED;
-                    }
-                    count++;
-                    skip_whitespace(c);
-                    if (c->p < c->end && *c->p == ',') {
-                        c->p++;
-                        continue;
-                    }
-                    if (expect(c, ']') != OK) {
-                        return DECLINE;
-                    }
-                    break;
-                }
-            }
-            line = *lines;
-            if (line == 0) {
-                *width = count;
-            }
-            else if (count != *width) {
-                return DECLINE; /* ragged: the reference path says which row */
-            }
+    do {
+        if ((status = read_number(s, c, &number)) != OK) {
+            return status;
         }
-        else {
-            if ((status = read_number(s, c, &number)) != OK) {
-                return status;
-            }
-            if (growing_append(&s->values, &number.as_double, sizeof(double)) != OK) {
-                return FAILED;
-            }
+        if (growing_append(&s->values, &number.as_double, sizeof(double)) != OK) {
+            return FAILED;
+        }
+        read++;
+    } while ((status = next_item(c, ']')) == MORE);
+    *count = read;
+    return status;
+}
+
+/* The bins of one row, appended to the values: an array of numbers (dims 1) or of arrays
+   of numbers (dims 2).  *lines is the length of the outer array, *width the length of
+   every inner one (-1 when there is none). */
+static int
+read_bins(Scanner *s, Cursor *c, Py_ssize_t *lines, Py_ssize_t *width)
+{
+    Py_ssize_t count;
+    int status;
+    *width = -1;
+    if (s->dims == 1) {
+        return read_numbers(s, c, lines);
+    }
+    *lines = 0;
+    if (expect(c, '[') != OK) {
+        return DECLINE;
+    }
+    if (empty(c, ']')) {
+        return OK;
+    }
+    do {
+        if ((status = read_numbers(s, c, &count)) != OK) {
+            return status;
+        }
+        if (*lines == 0) {
+            *width = count;
+        }
+        else if (count != *width) {
+            return DECLINE; /* ragged: the reference path says which row */
         }
         (*lines)++;
-        skip_whitespace(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        return expect(c, ']');
-    }
+    } while ((status = next_item(c, ']')) == MORE);
+    return status;
 }
 
 static int
@@ -590,11 +592,7 @@ read_row(Scanner *s, Cursor *c)
     if (expect(c, '{') != OK) {
         return DECLINE;
     }
-    skip_whitespace(c);
-    if (c->p < c->end && *c->p == '}') {
-        return DECLINE; /* a row without fields */
-    }
-    for (;;) {
+    do {
         if ((status = read_string(c, &key, &key_length, &ascii)) != OK) {
             return status;
         }
@@ -650,15 +648,9 @@ read_row(Scanner *s, Cursor *c)
                 break;
             }
         }
-        skip_whitespace(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (expect(c, '}') != OK) {
-            return DECLINE;
-        }
-        break;
+    } while ((status = next_item(c, '}')) == MORE);
+    if (status != OK) {
+        return status;
     }
     if (seen != all) {
         return DECLINE; /* a missing field */
@@ -705,22 +697,15 @@ read_rows(Scanner *s, Cursor *c)
     if (expect(c, '[') != OK) {
         return DECLINE;
     }
-    skip_whitespace(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
+    if (empty(c, ']')) {
         return OK;
     }
-    for (;;) {
+    do {
         if ((status = read_row(s, c)) != OK) {
             return status;
         }
-        skip_whitespace(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        return expect(c, ']');
-    }
+    } while ((status = next_item(c, ']')) == MORE);
+    return status;
 }
 
 /* The whole page: {"next": ..., "previous": ..., "results": [...]} in any key order. */
@@ -736,7 +721,7 @@ read_page(Scanner *s, PyObject **next, PyObject **previous)
     if (expect(c, '{') != OK) {
         return DECLINE;
     }
-    for (;;) {
+    do {
         if ((status = read_string(c, &key, &length, &ascii)) != OK) {
             return status;
         }
@@ -775,15 +760,9 @@ read_page(Scanner *s, PyObject **next, PyObject **previous)
                 return status;
             }
         }
-        skip_whitespace(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (expect(c, '}') != OK) {
-            return DECLINE;
-        }
-        break;
+    } while ((status = next_item(c, '}')) == MORE);
+    if (status != OK) {
+        return status;
     }
     skip_whitespace(c);
     if (c->p != c->end || !have_rows || *next == NULL || *previous == NULL) {
