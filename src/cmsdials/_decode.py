@@ -194,7 +194,8 @@ def _integers(name: str, values: Sequence[Any]) -> Any:
     if not values:
         return np.empty(0, np.int64)
     array = np.array(values)
-    if array.dtype.kind == "i" or (array.dtype.kind == "u" and array.max() <= _INT64_MAX):
+    # int(): numpy 1.x compares uint64 with a Python int as float64, where 2**63 == 2**63-1
+    if array.dtype.kind == "i" or (array.dtype.kind == "u" and int(array.max()) <= _INT64_MAX):
         return array.astype(np.int64, copy=False)
     if (
         array.dtype.kind == "f"
