@@ -17,6 +17,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -103,6 +108,42 @@ def walk(server: LocalServer, session: requests.Session, scenario: Scenario) -> 
     return 1000 * (_cpu_seconds(server.process.pid) - before) / pages
 
 
+def bare_uvicorn_ms(body: bytes, requests_per_run: int, runs: int) -> list[float]:
+    """Server CPU milliseconds per request of ``_bare_asgi.py`` (a constant ``body``)
+    under uvicorn with dials-local's HTTP settings (httptools, the default event loop):
+    what any request costs before dials-local does anything."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as file:
+        file.write(body)
+        file.flush()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        command = [sys.executable, "-m", "uvicorn", "_bare_asgi:app", "--port", str(port)]
+        command += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
+        bench_dir = Path(__file__).resolve().parent
+        environment = {**os.environ, "BENCH_BARE_BODY": file.name}
+        process = subprocess.Popen(command, cwd=bench_dir, env=environment)
+        try:
+            session = requests.Session()
+            url = f"http://127.0.0.1:{port}/api/v1/run/?page_size=4"
+            for _ in range(100):  # until it listens
+                try:
+                    session.get(url, timeout=5)
+                    break
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            costs = []
+            for _ in range(runs + 1):  # the first run warms up
+                before = _cpu_seconds(process.pid)
+                for _ in range(requests_per_run):
+                    session.get(url, timeout=60).raise_for_status()
+                costs.append(1000 * (_cpu_seconds(process.pid) - before) / requests_per_run)
+            return costs[1:]
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 @contextmanager
 def _servers(**where: object) -> Iterator[dict[str, tuple[LocalServer, requests.Session]]]:
     with LocalServer(**where) as bulk:  # type: ignore[arg-type]
@@ -120,9 +161,13 @@ def _servers(**where: object) -> Iterator[dict[str, tuple[LocalServer, requests.
             reference.__exit__(None, None, None)
 
 
-def measure(label: str, runs: int, **where: object) -> list[str]:
+def measure(label: str, runs: int, **where: object) -> tuple[list[str], bytes]:
+    """The table rows of one database, and the body of a run page (for the floor)."""
     rows = []
     with _servers(**where) as servers:
+        server, session = servers["bulk"]
+        run_page = session.get(f"{server.api_url}run/", params={"page_size": 4}, timeout=60)
+        run_page.raise_for_status()
         for scenario in SCENARIOS:
             for server, session in servers.values():  # warm caches and pools
                 walk(server, session, scenario)
@@ -140,7 +185,7 @@ def measure(label: str, runs: int, **where: object) -> list[str]:
                 f"{scenario.issue_local_ms} | "
                 f"{scenario.real_backend_ms / scenario.issue_local_ms * reference / bulk:.1f}x |"
             )
-    return rows
+    return rows, run_page.content
 
 
 def main() -> None:
@@ -153,12 +198,13 @@ def main() -> None:
     data_dir = Path("bench-data") / "large"
     print(f"seeding large into {data_dir} (once)...", flush=True)
     seed_data_dir(data_dir, "large")
-    rows = measure("SQLite (large)", args.runs, data_dir=data_dir, size="large")
+    rows, run_page = measure("SQLite (large)", args.runs, data_dir=data_dir, size="large")
+    floor = bare_uvicorn_ms(run_page, 1000, args.runs)
     pg_bin = None if args.no_postgres else find_postgres_bin()
     cluster = postgres_cluster(pg_bin) if pg_bin is not None else nullcontext(None)
     with cluster as url:
         if url is not None:
-            rows += measure("PostgreSQL (demo)", args.runs, database_url=url, size="demo")
+            rows += measure("PostgreSQL (demo)", args.runs, database_url=url, size="demo")[0]
     body = "\n".join(
         [
             "## dials-local: server CPU per list page, against the real DIALS backend",
@@ -180,6 +226,11 @@ def main() -> None:
             "dials-local ms/page (issue #16) | real backend/bulk, estimated |",
             "|---|---|---|---|---|---|---|---|---|",
             *rows,
+            "",
+            "The floor of any request: a bare uvicorn app (bench/_bare_asgi.py, same HTTP "
+            "settings: httptools, the default event loop) answering the run page's bytes "
+            f"from memory costs {median_range(floor, '{:.3f}')} ms of server CPU per request "
+            f"({args.runs} runs of 1,000 requests, one keep-alive session).",
             "",
             machine_line(),
         ]
