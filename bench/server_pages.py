@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from dials_local.testing import (
     SECRET_HEADER,
     LocalServer,
     find_postgres_bin,
+    free_port,
     postgres_cluster,
     seed_data_dir,
 )
@@ -115,9 +115,7 @@ def bare_uvicorn_ms(body: bytes, requests_per_run: int, runs: int) -> list[float
     with tempfile.NamedTemporaryFile(suffix=".json") as file:
         file.write(body)
         file.flush()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         command = [sys.executable, "-m", "uvicorn", "_bare_asgi:app", "--port", str(port)]
         command += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
         bench_dir = Path(__file__).resolve().parent
