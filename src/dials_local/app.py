@@ -98,6 +98,35 @@ class DjangoFallback:
         await response(scope, receive, send)
 
 
+class DirectRoutes:
+    """The API routes without path parameters (every list and count), answered straight
+    from a dictionary on GET and HEAD, ahead of Starlette's router.
+
+    Starlette matches a request against every route's regular expression in turn, then
+    passes it through its two exception middlewares; on a run page that was about a
+    tenth of the server's CPU (issue #16).  These routes answer exactly as through
+    Starlette (the same endpoint function: the dispatcher's checks, its 500 page for a
+    handler that fails).  Every other request (other methods, routes with path
+    parameters, unknown paths) goes to ``app``.
+    """
+
+    def __init__(self, app: Starlette, routes: dict[str, StarletteEndpoint]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        serve = None
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            serve = self.routes.get(scope["path"])
+        if serve is None:
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app  # what Starlette sets: handlers reach app.state through it
+        scope["path_params"] = {}
+        response = await serve(Request(scope, receive))
+        await response(scope, receive, send)
+
+
 def any_method_route(path: str, endpoint: StarletteEndpoint) -> Route:
     """A route whose endpoint receives every method, known to Starlette or not.
 
@@ -159,6 +188,7 @@ def create_app(settings: Settings, clock: ServerClock | None = None) -> ASGIApp:
     authenticator = default_authenticator(database, auth.tokens.identity)
     dispatcher = Dispatcher(database, authenticator, settings.request_budget)
     endpoints = build_endpoints()
+    served = [(endpoint, dispatcher.starlette_endpoint(endpoint)) for endpoint in endpoints]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -166,13 +196,11 @@ def create_app(settings: Settings, clock: ServerClock | None = None) -> ASGIApp:
             yield
         finally:
             auth.close()
+            dispatcher.slots.close()
 
     app = Starlette(
         routes=[
-            *(
-                any_method_route(endpoint.starlette_path, dispatcher.starlette_endpoint(endpoint))
-                for endpoint in endpoints
-            ),
+            *(any_method_route(endpoint.starlette_path, serve) for endpoint, serve in served),
             # Not DIALS routes (no trailing slash, no DRF checks): the approval page behind
             # verification_uri_complete and the Keycloak endpoints of CONTRACT §3.6.
             *page_routes(),
@@ -186,7 +214,8 @@ def create_app(settings: Settings, clock: ServerClock | None = None) -> ASGIApp:
     app.state.settings = settings
     app.state.endpoints = endpoints
     app.state.auth = auth
-    return instrument(app, settings=settings, clock=clock)
+    direct = {endpoint.full_path: serve for endpoint, serve in served if not endpoint.path_params}
+    return instrument(DirectRoutes(app, direct), settings=settings, clock=clock)
 
 
 __all__ = ["create_app"]

@@ -6,6 +6,7 @@ so that one costly request never holds the turn of cheap ones.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import os
 import threading
 import time
@@ -125,6 +126,68 @@ def test_no_slot_before_the_deadline_raises() -> None:
         return waited
 
     assert _run(main) < 0.4
+
+
+def test_handler_threads_are_bounded() -> None:
+    """Slots given back after the grace time let more handlers start, but never more
+    threads than the bound: the others queue for a thread."""
+    gauge = _Gauge()
+    slots = HandlerSlots(slots=8, grace=0.0, threads=3)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(slots.run, time.monotonic() + 10, gauge.work, 0.05)
+
+    try:
+        _run(main)
+    finally:
+        slots.close()
+    assert gauge.most == 3
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+
+def test_handlers_see_the_callers_context_variables() -> None:
+    """The in-thread server tells its log records apart by a context variable set in the
+    request's task: the handler thread must see it."""
+    slots = HandlerSlots(slots=2)
+
+    async def main() -> list[str]:
+        async def one(name: str) -> str:
+            REQUEST_ID.set(name)
+            return await slots.run(time.monotonic() + 10, REQUEST_ID.get)
+
+        return [await one("first"), await one("second")]
+
+    try:
+        assert _run(main) == ["first", "second"]
+    finally:
+        slots.close()
+
+
+def test_a_failing_or_abandoned_handler_gives_its_slot_back() -> None:
+    """With one slot: a handler that raises, then one whose caller is cancelled, each
+    leave the slot free for the next request at once (not after the grace time)."""
+    slots = HandlerSlots(slots=1, grace=30.0)
+
+    def fail() -> None:
+        raise LookupError("boom")
+
+    async def main() -> float:
+        with pytest.raises(LookupError, match="boom"):
+            await slots.run(time.monotonic() + 10, fail)
+        with anyio.move_on_after(0.05):
+            await slots.run(time.monotonic() + 10, time.sleep, 0.5)
+        started = time.monotonic()
+        await slots.run(time.monotonic() + 1, time.sleep, 0)
+        return time.monotonic() - started
+
+    try:
+        assert _run(main) < 0.3
+    finally:
+        slots.close()
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,9 @@ from dials_local.workspaces import WORKSPACES
 
 logger = logging.getLogger("dials_local.db")
 
-#: Requests run their database work in anyio's worker threads (Starlette's
-#: ``run_in_threadpool``), at most 40 at once: anyio's default thread limiter, which
-#: dials-local does not change (``tests/local/test_pool.py`` checks the figure).
+#: Requests run their database work in the handler threads of
+#: :class:`dials_local.api.slots.HandlerSlots`, at most 40 at once (the figure of anyio's
+#: default thread limiter, which ran them before; ``tests/local/test_pool.py`` checks it).
 SERVER_THREADS = 40
 #: Connections each pool keeps open: one per worker thread, so that a request always finds
 #: an idle connection under full load.  With SQLAlchemy's default (5, the overflow beyond
