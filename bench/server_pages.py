@@ -1,11 +1,13 @@
-"""dials-local's server CPU per list page: bulk renderer against the reference renderer.
+"""dials-local's server CPU per list page: this checkout against the code issue #16 measured.
 
-Two servers read the same data, one with the bulk list renderer (the default) and one
-with ``DIALS_LOCAL_BULK_RENDER=0`` (SQLAlchemy Rows rendered one at a time); walks of the
-same pages alternate between them, and each walk's cost is the server process's CPU time
-(user + system, ``/proc/<pid>/stat``) divided by its pages.  SQLite serves the ``large``
-data set (bench-data/large, seeded once); PostgreSQL a throw-away server seeded with
-``demo`` (the ``large`` seed takes ten minutes there).
+Two servers read the same data: this checkout's, and the dials-local of
+:data:`ISSUE_16_REVISION` (the revision whose pages issue #16 timed against the real DIALS
+backend), checked out into a temporary git worktree and run by the same interpreter with
+its ``src`` first on ``PYTHONPATH``.  Walks of the same pages alternate between them, and
+each walk's cost is the server process's CPU time (user + system, ``/proc/<pid>/stat``)
+divided by its pages.  SQLite serves the ``large`` data set (bench-data/large, seeded
+once); PostgreSQL a throw-away server seeded with ``demo`` (the ``large`` seed takes ten
+minutes there).  Needs a git checkout with history (a clone, not a source archive).
 
     python bench/server_pages.py
     python bench/server_pages.py --runs 3 --no-postgres
@@ -32,7 +34,6 @@ import orjson
 import requests
 
 from _report import machine_line, median_range, write_section
-from dials_local.api.generic import BULK_RENDER_ENV
 from dials_local.testing import (
     SECRET_HEADER,
     LocalServer,
@@ -41,6 +42,12 @@ from dials_local.testing import (
     postgres_cluster,
     seed_data_dir,
 )
+
+#: The dials-local that issue #16 measured against the real backend (the parent of the
+#: bulk renderer, af55b5c): today's cost divided by its cost, measured here in one run,
+#: carries the issue's ratio over to today's code whatever the machine's state.
+ISSUE_16_REVISION = "ab5b68b"
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -52,9 +59,8 @@ class Scenario:
     #: The real DIALS backend's server CPU per page (ms) on the same PostgreSQL rows,
     #: quoted from issue #16 (measured there, not by this script).
     real_backend_ms: float
-    #: dials-local's server CPU per page in the same measurement of issue #16 (before the
-    #: bulk renderer): the reference for turning this script's ratio into one against
-    #: the real backend, whatever the machine's state today.
+    #: dials-local's server CPU per page in the same measurement of issue #16
+    #: (:data:`ISSUE_16_REVISION`).
     issue_local_ms: float
 
 
@@ -143,45 +149,68 @@ def bare_uvicorn_ms(body: bytes, requests_per_run: int, runs: int) -> list[float
 
 
 @contextmanager
+def _worktree(revision: str) -> Iterator[Path]:
+    """``revision`` of this repository checked out in a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="dials-local-") as parent:
+        path = Path(parent) / revision
+        git = ["git", "-C", str(REPOSITORY)]
+        subprocess.run([*git, "worktree", "add", "--detach", str(path), revision], check=True)
+        try:
+            yield path
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=True)
+
+
+@contextmanager
 def _servers(**where: object) -> Iterator[dict[str, tuple[LocalServer, requests.Session]]]:
-    with LocalServer(**where) as bulk:  # type: ignore[arg-type]
-        with mock.patch.dict(os.environ, {BULK_RENDER_ENV: "0"}):
-            reference = LocalServer(**where)  # type: ignore[arg-type]
-            reference.__enter__()
+    """This checkout's server ("today") and :data:`ISSUE_16_REVISION`'s ("issue")."""
+    with _worktree(ISSUE_16_REVISION) as old, LocalServer(**where) as today:  # type: ignore[arg-type]
+        old_code = {"PYTHONPATH": str(old / "src")}
+        where_from = subprocess.run(
+            [sys.executable, "-c", "import dials_local; print(dials_local.__file__)"],
+            env={**os.environ, **old_code},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert where_from.startswith(str(old)), f"{ISSUE_16_REVISION} not imported: {where_from}"
+        with mock.patch.dict(os.environ, old_code):
+            issue = LocalServer(**where)  # type: ignore[arg-type]
+            issue.__enter__()
         try:
             found = {}
-            for name, server in (("bulk", bulk), ("reference", reference)):
+            for name, server in (("today", today), ("issue", issue)):
                 session = requests.Session()
                 session.headers[SECRET_HEADER] = server.secret_key
                 found[name] = (server, session)
             yield found
         finally:
-            reference.__exit__(None, None, None)
+            issue.__exit__(None, None, None)
 
 
 def measure(label: str, runs: int, **where: object) -> tuple[list[str], bytes]:
     """The table rows of one database, and the body of a run page (for the floor)."""
     rows = []
     with _servers(**where) as servers:
-        server, session = servers["bulk"]
+        server, session = servers["today"]
         run_page = session.get(f"{server.api_url}run/", params={"page_size": 4}, timeout=60)
         run_page.raise_for_status()
         for scenario in SCENARIOS:
             for server, session in servers.values():  # warm caches and pools
                 walk(server, session, scenario)
-            costs: dict[str, list[float]] = {"bulk": [], "reference": []}
+            costs: dict[str, list[float]] = {"today": [], "issue": []}
             for _ in range(runs):
                 for name, (server, session) in servers.items():
                     costs[name].append(walk(server, session, scenario))
-            bulk = sorted(costs["bulk"])[runs // 2]
-            reference = sorted(costs["reference"])[runs // 2]
-            print(f"{label} {scenario.label}: bulk {bulk:.2f} ms, reference {reference:.2f} ms")
+            today = sorted(costs["today"])[runs // 2]
+            issue = sorted(costs["issue"])[runs // 2]
+            print(f"{label} {scenario.label}: today {today:.2f} ms, issue #16 {issue:.2f} ms")
             rows.append(
-                f"| {label} | {scenario.label} | {median_range(costs['bulk'], '{:.2f}')} | "
-                f"{median_range(costs['reference'], '{:.2f}')} | {reference / bulk:.2f} | "
-                f"{scenario.real_backend_ms} | {scenario.real_backend_ms / bulk:.1f}x | "
+                f"| {label} | {scenario.label} | {median_range(costs['today'], '{:.2f}')} | "
+                f"{median_range(costs['issue'], '{:.2f}')} | {issue / today:.2f} | "
+                f"{scenario.real_backend_ms} | {scenario.real_backend_ms / today:.1f}x | "
                 f"{scenario.issue_local_ms} | "
-                f"{scenario.real_backend_ms / scenario.issue_local_ms * reference / bulk:.1f}x |"
+                f"{scenario.real_backend_ms / scenario.issue_local_ms * issue / today:.1f}x |"
             )
     return rows, run_page.content
 
@@ -208,20 +237,22 @@ def main() -> None:
             "## dials-local: server CPU per list page, against the real DIALS backend",
             "",
             "`python bench/server_pages.py`: server process CPU per list page (user + system, "
-            "/proc), the bulk list renderer (the default) against the reference renderer "
-            "(`DIALS_LOCAL_BULK_RENDER=0`) on the same data, walks alternated, "
-            f"{args.runs} runs, median (range), ms.",
+            "/proc), this checkout's dials-local (`today`) against the one issue #16 measured "
+            f"(`{ISSUE_16_REVISION}`, from a temporary git worktree) on the same data, walks "
+            f"alternated, {args.runs} runs, median (range), ms.",
             "The real backend's figures are quoted from issue #16 (DIALS' Django REST "
             "Framework backend, as production starts it, on the same PostgreSQL rows, one "
             "process each), not measured here; so is dials-local's figure from that same "
-            "measurement, before the bulk renderer.  `real backend/bulk` divides the quoted "
+            f"measurement, of `{ISSUE_16_REVISION}`.  `real backend/today` divides the quoted "
             "figure by today's; `estimated` multiplies issue #16's own ratio (real backend / "
-            "dials-local, one method, one machine state) by `reference/bulk` measured here, "
-            "which does not depend on how busy the machine is today.",
+            "dials-local, one method, one machine state) by "
+            f"`{ISSUE_16_REVISION}/today` measured here, which does not depend on how busy "
+            "the machine is today.",
             "",
-            "| database | list | bulk ms/page | reference ms/page | reference/bulk | "
-            "real backend ms/page (issue #16) | real backend/bulk | "
-            "dials-local ms/page (issue #16) | real backend/bulk, estimated |",
+            f"| database | list | today ms/page | {ISSUE_16_REVISION} ms/page | "
+            f"{ISSUE_16_REVISION}/today | "
+            "real backend ms/page (issue #16) | real backend/today | "
+            "dials-local ms/page (issue #16) | real backend/today, estimated |",
             "|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
