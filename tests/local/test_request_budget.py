@@ -122,7 +122,7 @@ def test_a_request_that_waits_its_whole_budget_for_the_database_is_a_503(
     gets a 503 with Retry-After instead of waiting without bound."""
     taken = 0
     try:
-        while DB_WORK.acquire(blocking=False):
+        while DB_WORK.acquire(timeout=0):
             taken += 1
         assert taken == db_work_limit()
         call = _call(tiny_data_dir, BUDGET_S)
@@ -145,7 +145,7 @@ def test_a_request_that_waits_its_whole_budget_for_the_database_is_a_503(
 def test_a_turn_freed_in_time_is_taken(tiny_data_dir: Path) -> None:
     """A request waiting for a turn gets it as soon as one is released within its budget."""
     taken = 0
-    while DB_WORK.acquire(blocking=False):
+    while DB_WORK.acquire(timeout=0):
         taken += 1
     releaser = threading.Timer(0.1, DB_WORK.release)
     releaser.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 
+from dials_local.api.turns import Turns
 from dials_local.argtypes import positive_int_env
 from dials_local.asgi import not_allowed_detail
 from dials_local.auth import Identity
@@ -140,10 +140,11 @@ def db_work_limit() -> int:
 #: Requests reading a workspace's tables at once (``$DIALS_LOCAL_DB_WORK``).  The others
 #: wait their turn: on a small machine, 40 worker threads turning rows into Python objects
 #: together only fight over the GIL (BENCHMARKS.md, server load: heavy SQLite pages at 64
-#: clients ran at half the rate of the old, smaller pool).
+#: clients ran at half the rate of the old, smaller pool), and get it in the order they
+#: came (:class:`~dials_local.api.turns.Turns`).
 DB_WORK_ENV = "DIALS_LOCAL_DB_WORK"
 DEFAULT_DB_WORK = 8
-DB_WORK = threading.BoundedSemaphore(db_work_limit())
+DB_WORK = Turns(db_work_limit())
 
 
 #: PostgreSQL SQLSTATE of "invalid regular expression".
