@@ -104,19 +104,27 @@ def test_a_statement_is_cancelled_inside_the_database_at_the_deadline(engine: En
     assert BUDGET_S - 0.05 <= took < BUDGET_S + 1.0, f"cancelled after {took:.2f} s"
 
 
-def _call(tiny_data_dir: Path, budget: float) -> Call:
+@pytest.fixture
+def tiny_database(tiny_data_dir: Path) -> Iterator[Database]:
+    """The tiny data set's database, its connections closed after the test."""
+    database = Database(data_dir=tiny_data_dir)
+    yield database
+    database.dispose()
+
+
+def _call(database: Database, budget: float) -> Call:
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
     return Call(
         request=Request(scope),
         params=QueryParams.parse(""),
-        database=Database(data_dir=tiny_data_dir),
+        database=database,
         workspace=TRACKER,
         budget=budget,
     )
 
 
 def test_a_request_that_waits_its_whole_budget_for_the_database_is_a_503(
-    tiny_data_dir: Path,
+    tiny_database: Database,
 ) -> None:
     """When every turn at the database is taken for longer than a request's budget, it
     gets a 503 with Retry-After instead of waiting without bound."""
@@ -125,7 +133,7 @@ def test_a_request_that_waits_its_whole_budget_for_the_database_is_a_503(
         while DB_WORK.acquire(timeout=0):
             taken += 1
         assert taken == db_work_limit()
-        call = _call(tiny_data_dir, BUDGET_S)
+        call = _call(tiny_database, BUDGET_S)
         started = time.monotonic()
         with pytest.raises(ErrorAnswer) as raised, call.connect():
             pass
@@ -138,11 +146,11 @@ def test_a_request_that_waits_its_whole_budget_for_the_database_is_a_503(
     assert "busy" in raised.value.body["detail"]
     assert BUDGET_S - 0.05 <= took < BUDGET_S + 1.0
     # The turns are back: the next call connects at once.
-    with _call(tiny_data_dir, BUDGET_S).connect() as conn:
+    with _call(tiny_database, BUDGET_S).connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar() == 1
 
 
-def test_a_turn_freed_in_time_is_taken(tiny_data_dir: Path) -> None:
+def test_a_turn_freed_in_time_is_taken(tiny_database: Database) -> None:
     """A request waiting for a turn gets it as soon as one is released within its budget."""
     taken = 0
     while DB_WORK.acquire(timeout=0):
@@ -150,7 +158,7 @@ def test_a_turn_freed_in_time_is_taken(tiny_data_dir: Path) -> None:
     releaser = threading.Timer(0.1, DB_WORK.release)
     releaser.start()
     try:
-        with _call(tiny_data_dir, 2.0).connect() as conn:
+        with _call(tiny_database, 2.0).connect() as conn:
             assert conn.execute(text("SELECT 1")).scalar() == 1
     finally:
         releaser.join()
