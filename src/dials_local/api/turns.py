@@ -1,12 +1,12 @@
 """A counting semaphore that serves its waiters in the order they came: :class:`Turns`.
 
-``threading.Semaphore`` lets a thread that arrives while the permit it just released is
-on its way to a waiter take that permit first; the woken waiter finds none and waits
-again, at the back.  Under load some requests then waited seconds for a turn at the
-database while later ones went ahead: with 40 handler threads and 8 turns, 3 % of heavy
-pages took more than a second (issue #16, BENCHMARKS.md "server-load").  Here a released
-permit goes straight to the longest waiter, so no request waits longer than those before
-it.
+``threading.Semaphore`` only wakes a waiter when a permit is released: a thread that
+asks in the meantime (often the one that just released it) takes the permit first, and
+the woken waiter finds none and waits again, at the back.  Under load some requests then
+waited seconds for a turn at the database while later ones went ahead: with 40 handler
+threads and 8 turns, 3 % of heavy pages took more than a second (issue #16,
+BENCHMARKS.md "server-load").  Here a released permit goes straight to the longest
+waiter, so no request waits longer than those before it.
 """
 
 from __future__ import annotations
