@@ -16,7 +16,10 @@ from dials_local.listing.cursor import (
     encode_cursor,
     position_text,
 )
+from dials_local.api.resources import RESOURCES
+from dials_local.listing.declaration import Resource
 from dials_local.listing.params import QueryParams, page_size
+from dials_local.listing.query import ResourceQuery
 from dials_local.testing import LocalServer
 
 DATASET, RUN = 14677060, 367112
@@ -43,6 +46,28 @@ def test_reverse_cursor_of_dials_decodes() -> None:
     assert decode_cursor(token) == Cursor(reverse=True, position='["1", "103"]')
     assert encode_cursor(Cursor(reverse=True, position='["1", "103"]')) == token
     assert decode_cursor("") == Cursor()  # an empty token is the first page
+
+
+@pytest.mark.parametrize(
+    "resource", [r for r in RESOURCES if r.paginated], ids=lambda r: str(r.prefix)
+)
+def test_a_page_selects_each_column_once_and_reads_its_position(resource: Resource) -> None:
+    """Key columns that are output fields too are not selected again for the cursor (a
+    quarter of a lumisection page's SQL on SQLite); the position still reads them, also
+    when the fields requested leave some or all of the key out."""
+    first_key_field = next(f.name for f in resource.fields if f.name in resource.ordering)
+    others = tuple(f.name for f in resource.fields if f.name not in resource.ordering)
+    for names in (resource.field_names, (first_key_field, *others[:1]), others[-1:]):
+        query = ResourceQuery(resource, names)
+        statement = query.page_statement([], 0, False, None, 11)
+        selected = [column.element for column in statement.selected_columns]
+        for key in resource.ordering:
+            as_fields = [f for f in query.fields if f.stored_as_is and (f.source or f.name) == key]
+            times = sum(c is resource.table.c[key] for c in selected)
+            assert times == max(1, len(as_fields)), (resource.prefix, names, key)
+        # A row whose every value names its column: the position is the key's names.
+        row = tuple(getattr(c, "name", f"expression {i}") for i, c in enumerate(selected))
+        assert query.position(row) == position_text(resource.ordering), (resource.prefix, names)
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,11 @@ class OutputField:
     #: Have the database cast the value to an integer (cheaper than a Python converter).
     as_integer: bool = False
 
+    @property
+    def stored_as_is(self) -> bool:
+        """Whether the SELECT expression is the table's column itself (no join, no cast)."""
+        return self.join is None and not self.as_integer
+
     def expression(self, table: Table) -> ColumnElement[Any]:
         """The SELECT expression producing this field's raw value."""
         if self.join == "dataset":
