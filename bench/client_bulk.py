@@ -360,8 +360,8 @@ ANALYSIS = [
     "two cores, is a floor on the wall time. For th2 24x24 that floor is already above the "
     "time a 10x speed-up allows (a tenth of the incumbent's wall), before any waiting.",
     "- **th1: the server is the critical path** (its CPU is close to the client's wall "
-    "time). Of dials-local's ~5 ms per 500-row page (bulk rendering, BENCHMARKS.md "
-    '"server-pages"), fetching the rows is about 1.4 ms and rendering them 0.3 ms; the '
+    'time). Of dials-local\'s ~4-5 ms per 500-row page ("server-pages" below), '
+    "fetching the rows is about 1.3-1.4 ms and rendering them 0.3 ms; the "
     "rest is the cost of any request (uvicorn, Starlette, middlewares, the hop to a worker "
     "thread). A server whose request path is compiled code would move this bound.",
     "- **`workers=8` cannot beat a CPU-bound server.** With 20 ms of added latency it "
