@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from routes_truth import TABLE_OF, expected_object, get, results, rows, session, walk
 
+from dials_local.api.resources import RESOURCES
 from dials_local.listing.cursor import (
     Cursor,
     InvalidCursor,
@@ -16,9 +19,8 @@ from dials_local.listing.cursor import (
     encode_cursor,
     position_text,
 )
-from dials_local.api.resources import RESOURCES
 from dials_local.listing.declaration import Resource
-from dials_local.listing.params import QueryParams, page_size
+from dials_local.listing.params import QueryParams, page_size, replace_query_param
 from dials_local.listing.query import ResourceQuery
 from dials_local.testing import LocalServer
 
@@ -46,6 +48,32 @@ def test_reverse_cursor_of_dials_decodes() -> None:
     assert decode_cursor(token) == Cursor(reverse=True, position='["1", "103"]')
     assert encode_cursor(Cursor(reverse=True, position='["1", "103"]')) == token
     assert decode_cursor("") == Cursor()  # an empty token is the first page
+
+
+def _drf_replace_query_param(url: str, key: str, value: str) -> str:
+    """DRF's ``replace_query_param``, the reference the links must match."""
+    scheme, netloc, path, query, fragment = urlsplit(url)
+    query_dict = parse_qs(query, keep_blank_values=True)
+    query_dict[key] = [value]
+    return urlunsplit(
+        (scheme, netloc, path, urlencode(sorted(query_dict.items()), doseq=True), fragment)
+    )
+
+
+_QUERY_KEYS = st.sampled_from(["a", "next_token", "page_size", "z", "é", "a b", "n", ""])
+
+
+@given(
+    st.lists(st.tuples(_QUERY_KEYS, st.text(max_size=4)), max_size=6),
+    st.sampled_from(["next_token", "a", "zz", ""]),
+    st.text(max_size=6),
+    st.sampled_from(["", "frag"]),
+)
+def test_links_replace_the_parameter_exactly_as_drf(
+    pairs: list[tuple[str, str]], key: str, value: str, fragment: str
+) -> None:
+    url = urlunsplit(("http", "host:8000", "/api/v1/run/", urlencode(pairs), fragment))
+    assert replace_query_param(url, key, value) == _drf_replace_query_param(url, key, value)
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ from dials_local.listing.filters import (
     regex_params,
 )
 from dials_local.listing.pagination import Fetch, Page, paginate
-from dials_local.listing.params import page_size, replace_query_param, sparse_fields
+from dials_local.listing.params import page_size, query_param_setter, sparse_fields
 from dials_local.listing.patterns import TOO_SLOW, PatternTooSlow, is_too_slow
 from dials_local.listing.query import ResourceQuery, count, fetch_raw
 from dials_local.render import json_response
@@ -121,14 +121,7 @@ def list_handler(resource: Resource) -> Handler:
 
             pinned = pinned_columns(parsed, resource.table)
             page = _paginate(call, query, fetch)
-        render = query.renderer(dialect, fetched[0])
-        return json_response(
-            {
-                "next": _link(call, page.next),
-                "previous": _link(call, page.previous),
-                "results": list(map(render, page.rows)),
-            }
-        )
+        return _page_response(call, page, list(map(query.renderer(dialect, fetched[0]), page.rows)))
 
     return handle
 
@@ -152,13 +145,7 @@ def _reference_list_handler(resource: Resource) -> Handler:
                     query.page_statement(where, offset, reverse, position, limit, pinned)
                 ).all(),
             )
-        return json_response(
-            {
-                "next": _link(call, page.next),
-                "previous": _link(call, page.previous),
-                "results": [query.render(row) for row in page.rows],
-            }
-        )
+        return _page_response(call, page, [query.render(row) for row in page.rows])
 
     return handle
 
@@ -173,11 +160,16 @@ def _paginate(call: Call, query: ResourceQuery, fetch: Fetch[Any]) -> Page[Any]:
         raise INVALID_CURSOR from None
 
 
-def _link(call: Call, cursor: Any) -> str | None:
-    """The absolute ``next``/``previous`` URL carrying ``cursor`` (None: no link)."""
-    if cursor is None:
-        return None
-    return replace_query_param(call.url, "next_token", encode_cursor(cursor))
+def _page_response(call: Call, page: Page[Any], results: list[dict[str, Any]]) -> Response:
+    """The DRF envelope: absolute ``next``/``previous`` URLs carrying the page's cursors
+    (``null`` where there is none), then the results."""
+    links: dict[str, str | None] = {"next": None, "previous": None}
+    if page.next is not None or page.previous is not None:
+        with_token = query_param_setter(call.url, "next_token")
+        for name, cursor in (("next", page.next), ("previous", page.previous)):
+            if cursor is not None:
+                links[name] = with_token(encode_cursor(cursor))
+    return json_response({**links, "results": results})
 
 
 def count_handler(resource: Resource) -> Handler:

@@ -3,6 +3,7 @@ and the absolute ``next``/``previous`` URLs (CONTRACT §2.4, §5.1, §5.4, §6).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -78,8 +79,23 @@ def replace_query_param(url: str, key: str, value: str) -> str:
     Same algorithm as DRF's ``replace_query_param`` (CONTRACT §5.4): repeated parameters
     keep all their values, blank values are kept, spaces become ``+``.
     """
+    return query_param_setter(url, key)(value)
+
+
+def query_param_setter(url: str, key: str) -> Callable[[str], str]:
+    """:func:`replace_query_param` of ``url`` and ``key`` for any value, the URL parsed
+    once (a page's ``next`` and ``previous`` links differ only in the cursor)."""
     scheme, netloc, path, query, fragment = urlsplit(url)
     query_dict = parse_qs(query, keep_blank_values=True)
-    query_dict[key] = [value]
-    query = urlencode(sorted(query_dict.items()), doseq=True)
-    return urlunsplit((scheme, netloc, path, query, fragment))
+    query_dict.pop(key, None)
+    # The other keys sort around ``key``: encode both sides once.
+    ordered = sorted(query_dict.items())
+    before = urlencode([item for item in ordered if item[0] < key], doseq=True)
+    after = urlencode([item for item in ordered if item[0] > key], doseq=True)
+
+    def with_value(value: str) -> str:
+        parts = (before, urlencode(((key, value),)), after)
+        query = "&".join(part for part in parts if part)
+        return urlunsplit((scheme, netloc, path, query, fragment))
+
+    return with_value
