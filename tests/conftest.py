@@ -8,12 +8,13 @@
 * ``server`` - a LocalServer on SQLite (tiny data), shared by the session.
 * ``any_server`` - parametrized over SQLite and PostgreSQL: route tests that take it run once
   against each backend.
+* ``new_postgres_database`` - makes an empty database of that server for a test's own data.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,26 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("PostgreSQL is not installed on this machine")
     with postgres_cluster(pg_bin) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def new_postgres_database(postgres_url: str) -> Callable[[str], str]:
+    """``make(name)``: the URL of a database ``name`` of the session's PostgreSQL server,
+    empty (dropped first if a previous test left it)."""
+    from sqlalchemy import create_engine, text
+
+    def make(name: str) -> str:
+        assert name.isidentifier(), name
+        admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+                conn.execute(text(f"CREATE DATABASE {name}"))
+        finally:
+            admin.dispose()
+        return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+    return make
 
 
 @pytest.fixture(scope="session")

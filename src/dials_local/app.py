@@ -99,8 +99,9 @@ class DjangoFallback:
 
 
 class DirectRoutes:
-    """The API routes without path parameters (every list and count), answered straight
-    from a dictionary on GET and HEAD, ahead of Starlette's router.
+    """The API routes without path parameters (the lists and counts, the API root, the
+    sign-in and workspace routes...), answered straight from a dictionary on GET and
+    HEAD, ahead of Starlette's router.
 
     Starlette matches a request against every route's regular expression in turn, then
     passes it through its two exception middlewares; on a run page that was about a

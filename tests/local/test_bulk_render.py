@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -136,16 +136,9 @@ def sqlite_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Loca
 
 @pytest.fixture(scope="module")
 def postgres_pair(
-    postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+    new_postgres_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[LocalServer, ...]]:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS dials_bulk_render"))
-        conn.execute(text("CREATE DATABASE dials_bulk_render"))
-    admin.dispose()
-    url = postgres_url.rsplit("/", 1)[0] + "/dials_bulk_render"
+    url = new_postgres_database("dials_bulk_render")
     yield from _pair(tmp_path_factory.mktemp("bulk-pg"), database_url=url)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -269,13 +270,14 @@ def test_a_bad_certification_file_is_refused(
     assert "--byls" in capsys.readouterr().err
 
 
-def service_rows_of(data: Path, table: str) -> list[dict[str, Any]]:
+def service_rows_of(data: Path | str, table: str) -> list[dict[str, Any]]:
+    """The rows of a service table of a data directory, or of a PostgreSQL URL."""
     from sqlalchemy import select
 
     from dials_local.data.certification import ensure_tables, thirdparty_metadata
     from dials_local.db.engines import Database
 
-    database = Database(data_dir=data)
+    database = Database(url=data) if isinstance(data, str) else Database(data_dir=data)
     try:
         engine = database.service_engine()
         ensure_tables(engine)
@@ -296,3 +298,34 @@ def test_the_seed_record_drives_the_demo_data(loaded_dir: Path) -> None:
     finally:
         database.dispose()
     assert record is not None and record.complete and record.size == "tiny"
+
+
+@pytest.mark.postgres
+def test_loads_on_postgresql(
+    new_postgres_database: Callable[[str], str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """load-certification and load-lumi on PostgreSQL: each file one transaction, and what
+    was loaded is what the server answers."""
+    url = new_postgres_database("dials_caf_load")
+    assert main(["seed", "--database-url", url, "--size", "tiny", "--quiet"]) == 0
+    golden = tmp_path / "Cert_Collisions2024_378981_386951_Golden.json"
+    golden.write_text(json.dumps({"386951": [[5, 9], [1, 4]], "378981": [[1, 1]]}))
+    assert main(["load-certification", str(golden), "--class-name", "Collisions24",
+                 "--kind", "golden", "--last-modified", "2099-01-02 03:04",
+                 "--database-url", url]) == 0  # fmt: skip
+    assert main(["load-lumi", str(write_csv(tmp_path, RUN)), "--database-url", url]) == 0
+    bad_run = 369000
+    bad = CSV.replace("0.25,40.5", "oops,40.5", 1)
+    assert main(["load-lumi", str(write_csv(tmp_path, bad_run, bad)), "--database-url", url]) == 1
+    assert "nothing loaded" in capsys.readouterr().err
+    stored = service_rows_of(url, "local_brilcalc_lumi")
+    assert {r["run_number"] for r in stored} == {RUN}
+    with LocalServer(database_url=url, in_thread=True) as server:
+        body = get(server, "caf/", {"class_name": "Collisions24", "kind": "golden"})
+        assert body["name"] == golden.name and body["last_modified"] == "2099-01-02 03:04"
+        assert body["content"] == {"378981": [[1, 1]], "386951": [[1, 9]]}
+        lumi = get(server, BRIL, {"runnumber": RUN, "byls": "true", "unit": "/pb"})
+        assert [row["ls"] for row in lumi["detailed"]] == ["1:1", "2:2", "3:0"]
+        assert [row["recorded(/pb)"] for row in lumi["detailed"]] == pytest.approx([0.25, 0.5, 0])

@@ -418,16 +418,9 @@ def test_unknown_table_workspace_and_suffix(base: Database, tmp_path: Path) -> N
 
 
 @pytest.mark.postgres
-def test_ingest_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+def test_ingest_on_postgresql(new_postgres_database: Callable[[str], str], tmp_path: Path) -> None:
     """The same loader on PostgreSQL (a fresh database of the session's server)."""
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS dials_ingest_test"))
-        conn.execute(text("CREATE DATABASE dials_ingest_test"))
-    admin.dispose()
-    database = Database(url=postgres_url.rsplit("/", 1)[0] + "/dials_ingest_test")
+    database = Database(url=new_postgres_database("dials_ingest_test"))
     try:
         ingest(database, "tracker", "dataset-index", write_jsonl(tmp_path / "d.jsonl", DATASETS))
         ingest(database, "tracker", "file-index", write_parquet(tmp_path / "f.parquet", FILES))

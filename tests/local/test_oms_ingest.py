@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 import incumbent
 from cmsdials import Dials
@@ -84,15 +84,6 @@ def write_files(folder: Path) -> list[Path]:
     return [real, pages, runs]
 
 
-def _fresh_postgres(postgres_url: str, name: str) -> str:
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return postgres_url.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def location(
     request: pytest.FixtureRequest, tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
@@ -102,7 +93,7 @@ def location(
         copy = tmp_path_factory.mktemp("oms-sqlite") / "data"
         shutil.copytree(tiny_data_dir, copy)
         return {"data_dir": copy}
-    url = _fresh_postgres(request.getfixturevalue("postgres_url"), "dials_oms_ingest")
+    url = request.getfixturevalue("new_postgres_database")("dials_oms_ingest")
     assert dials_local_main(["seed", "--database-url", url, "--size", "tiny", "--quiet"]) == 0
     return {"database_url": url}
 
