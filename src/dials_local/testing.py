@@ -363,6 +363,32 @@ class LocalServer:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def wait_for_log(self, *texts: str, timeout: float = 10.0) -> str:
+        """The server's log (its last 1,000 lines) once it holds every one of ``texts``.
+
+        A request's log line is written once its response has been sent, so a test that
+        reads the log as soon as the response arrives may be a moment early; this waits.
+
+        Raises
+        ------
+        TimeoutError
+            ``timeout`` seconds passed first; the message names the texts still missing
+            and shows the log's last lines.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log_tail(1000)
+            missing = [text for text in texts if text not in log]
+            if not missing:
+                return log
+            if time.monotonic() >= deadline:
+                tail = self.log_tail(ERROR_TAIL_LINES)
+                raise TimeoutError(
+                    f"not in the server's log after {timeout:g} s: {missing!r}; "
+                    f"its last lines:\n{tail}"
+                )
+            time.sleep(0.02)
+
     def _control(self, path: str, document: dict[str, Any] | None = None) -> dict[str, Any]:
         """GET a control route, or PUT ``document`` to it; its JSON answer."""
         request = urllib.request.Request(

@@ -123,8 +123,7 @@ def test_one_log_line_per_request_without_secrets(tiny_data_dir: Path) -> None:
         response = get(local, "lumisection/?page_size=3")
         assert response.status_code == 200
         get(local, "no-such-route/")
-        time.sleep(0.2)
-        log = local.log_tail(200)
+        log = local.wait_for_log("GET /api/v1/no-such-route/ 404")
     lines = [
         line for line in log.splitlines() if "GET /api/v1/lumisection/?page_size=3 200" in line
     ]
