@@ -121,7 +121,7 @@ def test_secrets_never_reach_the_server_log(server: LocalServer) -> None:
     requests.get(
         server.api_url + "run/", headers={"X-CLIENT-SECRET": "wrong-secret-value"}, timeout=10
     )
-    log = server.log_tail(100000)
+    log = server.wait_for_log("GET /api/v1/run/ 200", "GET /api/v1/run/ 403")
     assert "GET /api/v1/run/" in log  # the request log is there ...
     assert server.secret_key not in log and "wrong-secret-value" not in log  # ... without keys
 

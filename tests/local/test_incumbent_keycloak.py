@@ -117,7 +117,7 @@ def test_incumbent_signs_in_with_client_credentials_and_reads_data(
     assert result["page"] == expected[:10]
     assert result["all"] == expected
     assert result["workspace"] == {"workspace": "tracker"}
-    assert "api-access/token" in incumbent_server.log_tail(200)
+    assert "api-access/token" in incumbent_server.wait_for_log("api-access/token")
 
 
 def test_incumbent_device_flow_with_token_exchange(
