@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 from dials_local.api.context import Call, ErrorAnswer
 from dials_local.db.schema import oms_records
-from dials_local.listing.params import replace_query_param
+from dials_local.listing.params import query_param_setter
 from dials_local.render import json_response
 
 DEFAULT_LIMIT = 10
@@ -297,8 +297,10 @@ def oms_proxy(call: Call) -> Response:
         for rid, rtype, attrs in page
     ]
 
+    with_offset = query_param_setter(call.url, "page[offset]")
+
     def at(position: int) -> str:
-        return replace_query_param(call.url, "page[offset]", str(position))
+        return with_offset(str(position))
 
     last = max(0, (total - 1) // limit * limit)
     sample = records[0][2] if records else orjson.loads(rows[0][2])
