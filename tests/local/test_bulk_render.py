@@ -10,6 +10,7 @@ the tiny seed plus ingested rows with names and floats that print specially.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ import requests
 from dials_local.api.generic import BULK_RENDER_ENV
 from dials_local.data.ingest import ingest
 from dials_local.db.engines import Database
+from dials_local.listing import query as query_module
 from dials_local.testing import SECRET_HEADER, LocalServer
 
 WEIRD_DATASET = '/Zéro"Bias\\/Run2023\u00e9\t\x01-\u2603/DQMIO'
@@ -247,3 +249,38 @@ def test_mes_list_is_byte_identical(pair: tuple[LocalServer, LocalServer]) -> No
     compare.get("mes/", {"fields": "me,dim"})
     assert compare.get("mes/", {"me__regex": "ñame"})
     assert compare.get("mes/", {"me": "nothing"}) == []
+
+
+def test_serves_the_same_pages_when_sqlalchemy_internals_change(
+    sqlite_pair: tuple[LocalServer, LocalServer],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The bulk path compiles SQL through SQLAlchemy internals, and ``sqlalchemy`` is not
+    pinned.  A release without them (simulated: the internals step fails as a renamed
+    attribute would) must not turn lists into 500s: the server warns once and serves the
+    same bytes through SQLAlchemy's public execution."""
+
+    calls = []
+
+    def renamed(conn: Any, statement: Any) -> Any:
+        calls.append(statement)
+        raise AttributeError("'SQLiteCompiler' object has no attribute '_bind_processors'")
+
+    monkeypatch.setattr(query_module, "_compiled_with_internals", renamed)
+    monkeypatch.setattr(query_module, "_INTERNALS_USABLE", True)
+    # The pair's fixture holds the reference setting in the environment while it lives.
+    monkeypatch.setenv(BULK_RENDER_ENV, "1")
+    bulk, reference = sqlite_pair
+    caplog.set_level(logging.WARNING, logger="dials_local.listing")
+    with LocalServer(data_dir=bulk.data_dir, in_thread=True) as changed:
+        compare = _Compare((changed, reference))
+        for route, (filters, fields) in sorted(PAGINATED.items()):
+            assert compare.walk(f"{route}/", {"page_size": 2, "fields": fields}) >= 1
+            assert compare.get(f"{route}/", filters)["results"], route
+        compare.get("mes/", {"me__regex": "ñame"})
+    assert query_module._INTERNALS_USABLE is False
+    assert len(calls) == 1  # tried once, then never again
+    warnings = [r for r in caplog.records if "internals" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "AttributeError" in warnings[0].getMessage()

@@ -11,10 +11,12 @@ comparison, see :meth:`ResourceQuery._after`), so every page of a walk costs the
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
+import sqlalchemy
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -126,7 +128,8 @@ class ResourceQuery:
         for index, output in enumerate(self.fields):
             expression = f"r[{index}]"
             if raw is not None:
-                process = columns[index].type._cached_result_processor(dialect, raw[index])
+                column_type = columns[index].type.dialect_impl(dialect)
+                process = column_type.result_processor(dialect, raw[index])
                 if process is not None:
                     namespace[f"p{index}"] = process
                     expression = f"p{index}({expression})"
@@ -224,6 +227,13 @@ _SQL_CACHE_SIZE = 1024
 _SQL_CACHE_LOCK = threading.Lock()
 
 
+#: Whether :func:`_compiled` may use SQLAlchemy's compiler internals: cleared for the
+#: process the first time they are not what this module expects.
+_INTERNALS_USABLE = True
+
+log = logging.getLogger("dials_local.listing")
+
+
 def _compiled(conn: Connection, statement: Select[Any]) -> tuple[str, Any] | None:
     """The DBAPI SQL text and parameters of ``statement`` on ``conn``, or ``None`` when
     it needs SQLAlchemy's execution (expanding ``IN`` lists are rendered per value count
@@ -231,7 +241,45 @@ def _compiled(conn: Connection, statement: Select[Any]) -> tuple[str, Any] | Non
 
     SQLAlchemy caches compiled statements too, but each execution still pays for its
     execution context and Row objects; here only the cache key is computed per page.
+
+    This relies on SQLAlchemy internals (cache keys, the compiler's parameter order and
+    bind processors), and ``sqlalchemy`` is not pinned: should a release change them,
+    every page would fail.  So an internal that is missing or of another shape turns this
+    path off for the process, with one warning, and pages are served through
+    SQLAlchemy's public execution (the reference path: same bytes, slower).
     """
+    global _INTERNALS_USABLE
+    if not _INTERNALS_USABLE:
+        return None
+    try:
+        found = _compiled_with_internals(conn, statement)
+    except (AttributeError, TypeError) as error:  # a renamed internal, another signature
+        _INTERNALS_USABLE = False
+        log.warning(
+            "SQLAlchemy %s's internals are not what the fast list path expects (%s: %s); "
+            "serving lists through SQLAlchemy's own execution from now on",
+            sqlalchemy.__version__,
+            type(error).__name__,
+            error,
+        )
+        return None
+    if found is None:
+        return None
+    sql, params, order, processors = found
+    for name, process in processors.items():
+        if name in params:
+            params[name] = process(params[name])
+    if order is not None:
+        return sql, tuple(params[name] for name in order)
+    return sql, params
+
+
+def _compiled_with_internals(
+    conn: Connection, statement: Select[Any]
+) -> tuple[str, MutableMapping[str, Any], Any, dict[str, Callable[[Any], Any]]] | None:
+    """The SQL text, the parameters by name (before bind processing), their order for a
+    positional driver and the bind processors of ``statement``: the internals part of
+    :func:`_compiled`."""
     cache_key = statement._generate_cache_key()
     if cache_key is None:
         return None
@@ -267,12 +315,7 @@ def _compiled(conn: Connection, statement: Select[Any]) -> tuple[str, Any] | Non
             _SQL_CACHE[key] = entry = (sql, (compiled, order), processors)
     sql, (compiled, order), processors = entry
     params = compiled.construct_params(extracted_parameters=cache_key.bindparams)
-    for name, process in processors.items():
-        if name in params:
-            params[name] = process(params[name])
-    if order is not None:
-        return sql, tuple(params[name] for name in order)
-    return sql, params
+    return sql, params, order, processors
 
 
 def fetch_raw(
