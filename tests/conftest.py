@@ -9,13 +9,17 @@
 * ``any_server`` - parametrized over SQLite and PostgreSQL: route tests that take it run once
   against each backend.
 * ``new_postgres_database`` - makes an empty database of that server for a test's own data.
+* ``private_tiny`` - makes a private copy of the tiny data set (SQLite, or a PostgreSQL
+  database seeded with it) for tests that change the data.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,6 +68,27 @@ def new_postgres_database(postgres_url: str) -> Callable[[str], str]:
         finally:
             admin.dispose()
         return postgres_url.rsplit("/", 1)[0] + "/" + name
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def private_tiny(
+    request: pytest.FixtureRequest, tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, str], dict[str, Any]]:
+    """``make(backend, name)``: where a private copy of the tiny data set is, as
+    ``LocalServer`` keywords: ``{"data_dir": ...}`` (a copy of ``tiny_data_dir``) for
+    ``"sqlite"``, ``{"database_url": ...}`` (database ``name``, seeded) for ``"postgresql"``."""
+    from dials_local.cli import main as dials_local_main
+
+    def make(backend: str, name: str) -> dict[str, Any]:
+        if backend == "sqlite":
+            copy = tmp_path_factory.mktemp(name) / "data"
+            shutil.copytree(tiny_data_dir, copy)
+            return {"data_dir": copy}
+        url: str = request.getfixturevalue("new_postgres_database")(name)
+        assert dials_local_main(["seed", "--database-url", url, "--size", "tiny", "--quiet"]) == 0
+        return {"database_url": url}
 
     return make
 

@@ -6,9 +6,8 @@ SQLite and PostgreSQL (CONTRACT §7.10)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,16 +85,10 @@ def write_files(folder: Path) -> list[Path]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def location(
-    request: pytest.FixtureRequest, tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, private_tiny: Callable[[str, str], dict[str, Any]]
 ) -> dict[str, Any]:
     """A private copy of the tiny data set (its OMS records are changed here)."""
-    if request.param == "sqlite":
-        copy = tmp_path_factory.mktemp("oms-sqlite") / "data"
-        shutil.copytree(tiny_data_dir, copy)
-        return {"data_dir": copy}
-    url = request.getfixturevalue("new_postgres_database")("dials_oms_ingest")
-    assert dials_local_main(["seed", "--database-url", url, "--size", "tiny", "--quiet"]) == 0
-    return {"database_url": url}
+    return private_tiny(request.param, "dials_oms_ingest")
 
 
 def database_of(where: dict[str, Any]) -> Database:

@@ -20,17 +20,34 @@ there (CONTRACT §7.10), but dials-local never answers 5xx to input (see docs/om
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, cast, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Select,
+    and_,
+    cast,
+    func,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from starlette.responses import Response
 
 from dials_local.api.context import Call, ErrorAnswer
-from dials_local.db.schema import oms_records
+from dials_local.db.schema import (
+    OMS_INDEXED_ATTRIBUTES,
+    OMS_OTHER_KINDS,
+    oms_attribute,
+    oms_attribute_kind,
+    oms_records,
+)
 from dials_local.listing.params import query_param_setter
 from dials_local.render import json_response
 
@@ -170,44 +187,79 @@ def _predicates(call: Call) -> list[Predicate]:
     return predicates
 
 
-#: Attributes whose ``EQ`` filters the database applies first (see the module's doc).
-_PUSHED_DOWN = ("run_number", "fill_number")
-
-
-def _prefilter(dialect: str, attribute: str, raw: str) -> ColumnElement[bool] | None:
-    """A database condition keeping at least every record ``filter[attribute][EQ]=raw``
-    keeps: the number equal, or an attribute that is not a JSON number (left to the exact
-    test).  None when ``raw`` is not an integer."""
+def _number(raw: str) -> int | None:
+    """The filter value as an integer a JSON double holds exactly on both databases, or
+    None (then the filter is left to the exact test alone)."""
     try:
         number = int(raw.strip())
     except ValueError:
         return None
-    if not -(2**53) < number < 2**53:  # exact in a JSON double on both databases
-        return None
-    if dialect == "sqlite":
-        path = f"$.{attribute}"
-        kind = func.json_type(oms_records.c.attributes, path)
-        return or_(
-            func.json_extract(oms_records.c.attributes, path) == number,
-            kind.not_in(("integer", "real")),
-        )
-    if dialect == "postgresql":
-        item = cast(oms_records.c.attributes, JSONB)[attribute]
-        return or_(item == cast(number, JSONB), func.jsonb_typeof(item) != "number")
-    return None
+    return number if -(2**53) < number < 2**53 else None
 
 
-def _pushed_down(call: Call, dialect: str, query: Select[Any]) -> Select[Any]:
-    """``query`` narrowed by the ``EQ`` filters the database can apply."""
-    for name, raw in call.params.pairs:
+def _indexed_filters(params: Iterable[tuple[str, str]]) -> list[tuple[str, int]]:
+    """``(attribute, number)`` of the ``EQ`` filters on the indexed attributes."""
+    found = []
+    for name, raw in params:
         match = _FILTER.match(name)
-        if match is None or match.group(1) not in _PUSHED_DOWN:
+        if match is None or match.group(1) not in OMS_INDEXED_ATTRIBUTES:
             continue
-        if (match.group(2) or "EQ").upper() == "EQ":
-            condition = _prefilter(dialect, match.group(1), raw)
-            if condition is not None:
-                query = query.where(condition)
-    return query
+        number = _number(raw)
+        if (match.group(2) or "EQ").upper() == "EQ" and number is not None:
+            found.append((match.group(1), number))
+    return found
+
+
+def _equal(dialect: str, attribute: str, number: int) -> ColumnElement[bool]:
+    """The attribute is a JSON number equal to ``number`` (an index serves it)."""
+    value = oms_attribute(attribute, dialect)
+    if dialect == "postgresql":  # a JSONB number equals numbers only
+        return value == cast(number, JSONB)
+    # SQLite's json_extract reads false/true as 0/1: ask for a number too (after the
+    # index lookup, on the few rows found).
+    return and_(value == number, oms_attribute_kind(attribute, dialect).in_(("integer", "real")))
+
+
+def _other_kind(dialect: str, attribute: str) -> ColumnElement[bool]:
+    """The attribute is a value other than a number that the exact test may still keep."""
+    return oms_attribute_kind(attribute, dialect).in_(OMS_OTHER_KINDS[dialect])
+
+
+def _rows_of(endpoint: str) -> Select[Any]:
+    """The rows ``(position, resource_id, resource_type, attributes)`` of ``endpoint``."""
+    columns = oms_records.c
+    query = select(columns.position, columns.resource_id, columns.resource_type, columns.attributes)
+    return query.where(columns.endpoint == endpoint)
+
+
+def candidates(
+    endpoint: str, params: Iterable[tuple[str, str]], dialect: str
+) -> Select[Any] | CompoundSelect[Any]:
+    """The rows of ``endpoint`` (:func:`_rows_of`) narrowed, in the database, to a superset
+    of the records that the ``EQ`` filters on run and fill numbers among ``params`` keep;
+    the exact test stays in Python.
+
+    The records of the first such filter are two index lookups: the attribute equal to
+    the number, or of a kind the exact test reads differently (strings, booleans,
+    ``{"value": v}`` objects), as a ``UNION ALL`` of disjoint parts (SQLite reads
+    ``false`` as 0: the first part also asks for a number), so that each part is
+    planned on its own index (an ``OR`` of the two makes both databases read the whole
+    endpoint).  Any other such filter narrows both parts the same way.  The rows come
+    in no particular order: the caller sorts them.
+    """
+    query = _rows_of(endpoint)
+    filters = _indexed_filters(params)
+    if not filters or dialect not in OMS_OTHER_KINDS:
+        return query
+    narrower = [
+        or_(_equal(dialect, attribute, number), _other_kind(dialect, attribute))
+        for attribute, number in filters[1:]
+    ]
+    attribute, number = filters[0]
+    return union_all(
+        query.where(_equal(dialect, attribute, number), *narrower),
+        query.where(_other_kind(dialect, attribute), *narrower),
+    )
 
 
 def _page_param(call: Call, name: str, default: int, low: int, high: int) -> int:
@@ -250,6 +302,56 @@ def _json_type(value: object) -> str:
     return "String"
 
 
+#: A record as the proxy answers it: (id, type, attributes).
+Record = tuple[str, str, dict[str, Any]]
+
+
+def _record(row: Any) -> Record:
+    return row.resource_id, row.resource_type, orjson.loads(row.attributes)
+
+
+def _first(conn: Connection, endpoint: str) -> Record | None:
+    """The endpoint's first record, None when it has none (an unknown endpoint)."""
+    row = conn.execute(_rows_of(endpoint).order_by(oms_records.c.position).limit(1)).first()
+    return None if row is None else _record(row)
+
+
+def _filtered(
+    conn: Connection,
+    endpoint: str,
+    call: Call,
+    predicates: list[Predicate],
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Record], Record | None]:
+    """The matching records' count, the page of them, and the record ``meta.fields``
+    describes (the first match, else the first candidate or the endpoint's first record):
+    every candidate is read and tested here (and sorted, with ``sort``)."""
+    found = conn.execute(candidates(endpoint, call.params.pairs, conn.dialect.name)).all()
+    rows = sorted(found, key=lambda row: row.position)
+    records = [_record(row) for row in rows]
+    matching = [r for r in records if all(test(r[2]) for test in predicates)]
+    if call.params.get("sort"):
+        _sort(matching, call.params.get("sort") or "")
+    head = matching[0] if matching else records[0] if records else _first(conn, endpoint)
+    return len(matching), matching[offset : offset + limit], head
+
+
+def _unfiltered(
+    conn: Connection, endpoint: str, offset: int, limit: int
+) -> tuple[int, list[Record], Record | None]:
+    """:func:`_filtered` without filters or sort: the database counts and pages, and only
+    the page's records are read (a walk of a large endpoint no longer reads all of it
+    per page)."""
+    total = conn.execute(
+        select(func.count()).select_from(oms_records).where(oms_records.c.endpoint == endpoint)
+    ).scalar_one()
+    query = _rows_of(endpoint).order_by(oms_records.c.position).offset(offset).limit(limit)
+    page = [_record(row) for row in conn.execute(query)]
+    head = page[0] if page and offset == 0 else _first(conn, endpoint)
+    return int(total), page, head
+
+
 def oms_proxy(call: Call) -> Response:
     """The JSON:API document of one OMS endpoint."""
     endpoint = call.params.get("endpoint")
@@ -261,15 +363,11 @@ def oms_proxy(call: Call) -> Response:
     offset = _page_param(call, "offset", 0, 0, 2**31)
     limit = _page_param(call, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     with call.database.service_engine().connect() as conn:
-        query = (
-            select(oms_records.c.resource_id, oms_records.c.resource_type, oms_records.c.attributes)
-            .where(oms_records.c.endpoint == endpoint)
-            .order_by(oms_records.c.position)
-        )
-        rows = conn.execute(_pushed_down(call, conn.dialect.name, query)).all()
-        if not rows:
-            rows = conn.execute(query.limit(1)).all()  # the filters matched nothing
-        if not rows:
+        if predicates or call.params.get("sort"):
+            total, page, head = _filtered(conn, endpoint, call, predicates, offset, limit)
+        else:
+            total, page, head = _unfiltered(conn, endpoint, offset, limit)
+        if head is None:
             known = conn.execute(select(oms_records.c.endpoint).distinct()).scalars().all()
             raise ErrorAnswer(
                 404,
@@ -278,15 +376,9 @@ def oms_proxy(call: Call) -> Response:
                     "available": sorted(known),
                 },
             )
-    records = [(rid, rtype, orjson.loads(attrs)) for rid, rtype, attrs in rows]
-    records = [r for r in records if all(test(r[2]) for test in predicates)]
-    if call.params.get("sort"):
-        _sort(records, call.params.get("sort") or "")
-    wanted = call.params.get("fields") or call.params.get(f"fields[{rows[0][1]}]")
+    wanted = call.params.get("fields") or call.params.get(f"fields[{head[1]}]")
     keep = {name for name in wanted.split(",") if name} if wanted else None
 
-    total = len(records)
-    page = records[offset : offset + limit]
     data = [
         {
             "id": rid,
@@ -303,7 +395,7 @@ def oms_proxy(call: Call) -> Response:
         return with_offset(str(position))
 
     last = max(0, (total - 1) // limit * limit)
-    sample = records[0][2] if records else orjson.loads(rows[0][2])
+    sample = head[2]
     document = {
         "data": data,
         "links": {

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.schema import CreateIndex
 
 from dials_local.argtypes import positive_int_env
-from dials_local.db.schema import service_metadata, workspace_metadata
+from dials_local.db.schema import OMS_INDEXES, service_metadata, workspace_metadata
 from dials_local.listing.patterns import sqlite_regexp, sqlite_regexp_operator
 from dials_local.workspaces import WORKSPACES
 
@@ -310,7 +311,14 @@ class Database:
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         for workspace in workspaces:
             workspace_metadata.create_all(self.engine(workspace))
-        service_metadata.create_all(self.service_engine())
+        service = self.service_engine()
+        service_metadata.create_all(service)
+        # create_all skips the indexes of a table that exists: the OMS attribute indexes,
+        # added later, are created here on tables made before them (IF NOT EXISTS: SQLAlchemy
+        # cannot reflect expression indexes to check for them).
+        with service.begin() as conn:
+            for index in OMS_INDEXES.get(conn.dialect.name, ()):
+                conn.execute(CreateIndex(index, if_not_exists=True))
 
     def analyze(self, workspace: str) -> None:
         """Refresh PostgreSQL's planner statistics of ``workspace``'s tables, after a bulk

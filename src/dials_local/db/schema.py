@@ -30,7 +30,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    cast,
+    func,
+    literal_column,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 #: Value ranges of the integer column types (INTEGER, BIGINT).
@@ -244,6 +248,52 @@ oms_records = Table(
     Column("attributes", Text, nullable=False),
     PrimaryKeyConstraint("endpoint", "position"),
 )
+
+#: OMS attributes whose ``EQ`` filters the OMS proxy answers from indexes (one run's
+#: lumisections, one fill's runs) instead of reading every record of the endpoint.
+OMS_INDEXED_ATTRIBUTES = ("run_number", "fill_number")
+
+#: JSON kinds of an attribute, as each database names them, that an ``EQ`` filter with a
+#: number can still match besides numbers: the proxy's exact test reads strings as text,
+#: ``{"value": v}`` objects by ``v``, and booleans by their own rule (``api/oms.py``).
+OMS_OTHER_KINDS = {
+    "sqlite": ("text", "true", "false", "object"),
+    "postgresql": ("string", "boolean", "object"),
+}
+
+
+def oms_attribute(attribute: str, dialect: str) -> ColumnElement[Any]:
+    """A record's ``attribute`` as the database reads it from the JSON text: the indexed
+    expression, so written with the attribute as a literal (an index serves only a WHERE
+    with the very same expression).  ``attribute`` is one of :data:`OMS_INDEXED_ATTRIBUTES`
+    (or another identifier of ours), never request text."""
+    if dialect == "sqlite":
+        return func.json_extract(oms_records.c.attributes, literal_column(f"'$.{attribute}'"))
+    return cast(oms_records.c.attributes, JSONB).op("->")(literal_column(f"'{attribute}'"))
+
+
+def oms_attribute_kind(attribute: str, dialect: str) -> ColumnElement[Any]:
+    """The JSON kind of a record's ``attribute`` (``NULL`` when it is absent)."""
+    if dialect == "sqlite":
+        return func.json_type(oms_records.c.attributes, literal_column(f"'$.{attribute}'"))
+    return func.jsonb_typeof(oms_attribute(attribute, dialect))
+
+
+#: Two indexes per attribute and database: its value (for numbers) and its kind (for the
+#: other values the exact test may keep).  Each database creates its own with the table
+#: (``ddl_if``), and ``Database.create_all`` adds them to a table made before they were.
+OMS_INDEXES: dict[str, list[Index]] = {dialect: [] for dialect in OMS_OTHER_KINDS}
+for _dialect, _indexes in OMS_INDEXES.items():
+    _short = {"sqlite": "sqlite", "postgresql": "pg"}[_dialect]
+    for _attribute in OMS_INDEXED_ATTRIBUTES:
+        for _suffix, _expression in (
+            ("", oms_attribute(_attribute, _dialect)),
+            ("_kind", oms_attribute_kind(_attribute, _dialect)),
+        ):
+            _index = Index(
+                f"idx_oms_{_attribute}{_suffix}_{_short}", oms_records.c.endpoint, _expression
+            )
+            _indexes.append(_index.ddl_if(dialect=_dialect))
 
 #: People who sign in on the device-approval page (``dials-local create-user``).
 users = Table(
