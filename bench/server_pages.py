@@ -27,13 +27,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import requests
 
 from _report import machine_line, median_range, write_section
+from _revision import revision_server
 from dials_local.testing import (
     SECRET_HEADER,
     LocalServer,
@@ -47,7 +47,6 @@ from dials_local.testing import (
 #: bulk renderer, af55b5c): today's cost divided by its cost, measured here in one run,
 #: carries the issue's ratio over to today's code whatever the machine's state.
 ISSUE_16_REVISION = "ab5b68b"
-REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -149,43 +148,15 @@ def bare_uvicorn_ms(body: bytes, requests_per_run: int, runs: int) -> list[float
 
 
 @contextmanager
-def _worktree(revision: str) -> Iterator[Path]:
-    """``revision`` of this repository checked out in a temporary directory."""
-    with tempfile.TemporaryDirectory(prefix="dials-local-") as parent:
-        path = Path(parent) / revision
-        git = ["git", "-C", str(REPOSITORY)]
-        subprocess.run([*git, "worktree", "add", "--detach", str(path), revision], check=True)
-        try:
-            yield path
-        finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=True)
-
-
-@contextmanager
 def _servers(**where: object) -> Iterator[dict[str, tuple[LocalServer, requests.Session]]]:
     """This checkout's server ("today") and :data:`ISSUE_16_REVISION`'s ("issue")."""
-    with _worktree(ISSUE_16_REVISION) as old, LocalServer(**where) as today:  # type: ignore[arg-type]
-        old_code = {"PYTHONPATH": str(old / "src")}
-        where_from = subprocess.run(
-            [sys.executable, "-c", "import dials_local; print(dials_local.__file__)"],
-            env={**os.environ, **old_code},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        assert where_from.startswith(str(old)), f"{ISSUE_16_REVISION} not imported: {where_from}"
-        with mock.patch.dict(os.environ, old_code):
-            issue = LocalServer(**where)  # type: ignore[arg-type]
-            issue.__enter__()
-        try:
-            found = {}
-            for name, server in (("today", today), ("issue", issue)):
-                session = requests.Session()
-                session.headers[SECRET_HEADER] = server.secret_key
-                found[name] = (server, session)
-            yield found
-        finally:
-            issue.__exit__(None, None, None)
+    with revision_server(ISSUE_16_REVISION, **where) as issue, LocalServer(**where) as today:  # type: ignore[arg-type]
+        found = {}
+        for name, server in (("today", today), ("issue", issue)):
+            session = requests.Session()
+            session.headers[SECRET_HEADER] = server.secret_key
+            found[name] = (server, session)
+        yield found
 
 
 def measure(label: str, runs: int, **where: object) -> tuple[list[str], bytes]:

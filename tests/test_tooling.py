@@ -48,7 +48,8 @@ def test_pre_commit_needs_no_network() -> None:
 
 def test_license_is_the_declared_one() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert project["license"] == {"text": "MIT"}
+    assert project["license"] == "MIT"  # an SPDX expression (PEP 639, setuptools >= 77)
+    assert project["license-files"] == ["LICENSE"]
     text = (REPO / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License\n")
     assert "Copyright (c) 2026 the cmsdials and dials-local authors" in text

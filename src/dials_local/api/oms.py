@@ -20,8 +20,9 @@ there (CONTRACT §7.10), but dials-local never answers 5xx to input (see docs/om
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -244,13 +245,15 @@ def candidates(
     ``{"value": v}`` objects), as a ``UNION ALL`` of disjoint parts (SQLite reads
     ``false`` as 0: the first part also asks for a number), so that each part is
     planned on its own index (an ``OR`` of the two makes both databases read the whole
-    endpoint).  Any other such filter narrows both parts the same way.  The rows come
-    in no particular order: the caller sorts them.
+    endpoint).  Any other such filter narrows both parts the same way.  The union's rows
+    come in no particular order (ordering it in SQL makes SQLite walk the primary key
+    instead of the indexes): the caller sorts them.  Without such a filter, the endpoint's
+    rows in order.
     """
     query = _rows_of(endpoint)
     filters = _indexed_filters(params)
     if not filters or dialect not in OMS_OTHER_KINDS:
-        return query
+        return query.order_by(oms_records.c.position)
     narrower = [
         or_(_equal(dialect, attribute, number), _other_kind(dialect, attribute))
         for attribute, number in filters[1:]
@@ -307,7 +310,8 @@ Record = tuple[str, str, dict[str, Any]]
 
 
 def _record(row: Any) -> Record:
-    return row.resource_id, row.resource_type, orjson.loads(row.attributes)
+    _, resource_id, resource_type, attributes = row
+    return resource_id, resource_type, orjson.loads(attributes)
 
 
 def _first(conn: Connection, endpoint: str) -> Record | None:
@@ -327,8 +331,10 @@ def _filtered(
     """The matching records' count, the page of them, and the record ``meta.fields``
     describes (the first match, else the first candidate or the endpoint's first record):
     every candidate is read and tested here (and sorted, with ``sort``)."""
-    found = conn.execute(candidates(endpoint, call.params.pairs, conn.dialect.name)).all()
-    rows = sorted(found, key=lambda row: row.position)
+    statement = candidates(endpoint, call.params.pairs, conn.dialect.name)
+    rows: Sequence[Any] = conn.execute(statement).all()
+    if isinstance(statement, CompoundSelect):
+        rows = sorted(rows, key=itemgetter(0))  # by position
     records = [_record(row) for row in rows]
     matching = [r for r in records if all(test(r[2]) for test in predicates)]
     if call.params.get("sort"):
