@@ -199,16 +199,21 @@ def _number(raw: str) -> int | None:
 
 
 def _indexed_filters(params: Iterable[tuple[str, str]]) -> list[tuple[str, int]]:
-    """``(attribute, number)`` of the ``EQ`` filters on the indexed attributes."""
-    found = []
+    """``(attribute, number)`` of the first ``EQ`` filter on each indexed attribute.
+
+    One per attribute: the database only narrows the records (the exact test applies
+    every filter), and a condition per parameter would let a request of a thousand
+    filters build an expression deeper than SQLite accepts (an error, not an answer).
+    """
+    found: dict[str, int] = {}
     for name, raw in params:
         match = _FILTER.match(name)
         if match is None or match.group(1) not in OMS_INDEXED_ATTRIBUTES:
             continue
         number = _number(raw)
         if (match.group(2) or "EQ").upper() == "EQ" and number is not None:
-            found.append((match.group(1), number))
-    return found
+            found.setdefault(match.group(1), number)
+    return list(found.items())
 
 
 def _equal(dialect: str, attribute: str, number: int) -> ColumnElement[bool]:
