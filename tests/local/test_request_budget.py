@@ -64,6 +64,26 @@ def test_work_past_the_budget_is_a_504_while_others_are_served(
     assert took < BUDGET_S + 2.0, f"answered after {took:.2f} s"
 
 
+#: 1,500 OMS filters that every lumisection passes, so that each is tested in Python on
+#: every record: seconds of work on the tiny data set, minutes on a large one (and the
+#: longest URL the server takes holds them).
+MANY_OMS_FILTERS = "oms-proxy/?endpoint=lumisections&" + "&".join(
+    f"filter[run_number][NEQ]={i}" for i in range(1500)
+)
+
+
+def test_oms_filters_past_the_budget_are_a_504(budget_server: LocalServer) -> None:
+    started = time.monotonic()
+    response = beside_bystander(budget_server, MANY_OMS_FILTERS)
+    took = time.monotonic() - started
+    assert response.status_code == 504, response.text[:300]
+    assert "fewer filters" in response.json()["detail"]
+    assert took < BUDGET_S + 2.0, f"answered after {took:.2f} s"
+    # The same filters, fewer of them: answered.
+    few = beside_bystander(budget_server, MANY_OMS_FILTERS.split("&filter", 4)[0])
+    assert few.status_code == 200, few.text[:300]
+
+
 def test_the_same_regex_within_the_default_budget_is_the_regex_400(
     any_server: LocalServer,
 ) -> None:

@@ -46,14 +46,15 @@ NOT_FOUND = ErrorAnswer(404, {"detail": "Not found."})
 INVALID_CURSOR = ErrorAnswer(404, {"detail": "Invalid cursor"})
 
 
-def over_budget(budget: float) -> ErrorAnswer:
-    """504 for a request whose database work ran past its budget: the real service's
-    proxy answers a query over 30 s with 502/504 (CONTRACT §2.3), here in JSON."""
+def over_budget(budget: float, smaller: str = "smaller pages (page_size)") -> ErrorAnswer:
+    """504 for a request whose work ran past its budget: the real service's proxy
+    answers a query over 30 s with 502/504 (CONTRACT §2.3), here in JSON.  ``smaller``:
+    what to ask for instead."""
     return ErrorAnswer(
         504,
         {
             "detail": f"The request took longer than the server's {budget:g} s budget and "
-            "was cancelled. Narrow the filters or ask for smaller pages (page_size)."
+            f"was cancelled. Narrow the filters or ask for {smaller}."
         },
     )
 

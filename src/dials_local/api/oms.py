@@ -41,7 +41,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from starlette.responses import Response
 
-from dials_local.api.context import Call, ErrorAnswer
+from dials_local.api.context import Call, ErrorAnswer, over_budget
+from dials_local.db.budget import past
 from dials_local.db.schema import (
     OMS_INDEXED_ATTRIBUTES,
     OMS_OTHER_KINDS,
@@ -310,6 +311,9 @@ def _json_type(value: object) -> str:
     return "String"
 
 
+#: Records tested between two checks of the request's time budget.
+_BUDGET_CHECK_EVERY = 256
+
 #: A record as the proxy answers it: (id, type, attributes).
 Record = tuple[str, str, dict[str, Any]]
 
@@ -341,7 +345,14 @@ def _filtered(
     if isinstance(statement, CompoundSelect):
         rows = sorted(rows, key=itemgetter(0))  # by position
     records = [_record(row) for row in rows]
-    matching = [r for r in records if all(test(r[2]) for test in predicates)]
+    matching = []
+    for index, record in enumerate(records):
+        # Python work the database's budget does not see: thousands of filters over a
+        # large endpoint would run for minutes.
+        if index % _BUDGET_CHECK_EVERY == 0 and past(call.deadline):
+            raise over_budget(call.budget, "fewer filters")
+        if all(test(record[2]) for test in predicates):
+            matching.append(record)
     if call.params.get("sort"):
         _sort(matching, call.params.get("sort") or "")
     head = matching[0] if matching else records[0] if records else _first(conn, endpoint)
