@@ -314,11 +314,18 @@ class Database:
         service = self.service_engine()
         service_metadata.create_all(service)
         # create_all skips the indexes of a table that exists: the OMS attribute indexes,
-        # added later, are created here on tables made before them (IF NOT EXISTS: SQLAlchemy
-        # cannot reflect expression indexes to check for them).
+        # added later, are created here on tables made before them.  Looked up in the
+        # catalog first (SQLAlchemy cannot reflect expression indexes), so that a start
+        # issues no DDL once they exist; IF NOT EXISTS for two processes starting at once.
         with service.begin() as conn:
+            if self.is_sqlite:
+                listed = "SELECT name FROM sqlite_master WHERE type = 'index'"
+            else:
+                listed = f"SELECT indexname FROM pg_indexes WHERE schemaname = '{SERVICE_SCHEMA}'"
+            present = set(conn.execute(text(listed)).scalars())
             for index in OMS_INDEXES.get(conn.dialect.name, ()):
-                conn.execute(CreateIndex(index, if_not_exists=True))
+                if index.name not in present:
+                    conn.execute(CreateIndex(index, if_not_exists=True))
 
     def analyze(self, workspace: str) -> None:
         """Refresh PostgreSQL's planner statistics of ``workspace``'s tables, after a bulk
