@@ -279,21 +279,24 @@ def oms_attribute_kind(attribute: str, dialect: str) -> ColumnElement[Any]:
     return func.jsonb_typeof(oms_attribute(attribute, dialect))
 
 
-#: Two indexes per attribute and database: its value (for numbers) and its kind (for the
-#: other values the exact test may keep).  Each database creates its own with the table
-#: (``ddl_if``), and ``Database.create_all`` adds them to a table made before they were.
-OMS_INDEXES: dict[str, list[Index]] = {dialect: [] for dialect in OMS_OTHER_KINDS}
-for _dialect, _indexes in OMS_INDEXES.items():
-    _short = {"sqlite": "sqlite", "postgresql": "pg"}[_dialect]
-    for _attribute in OMS_INDEXED_ATTRIBUTES:
-        for _suffix, _expression in (
-            ("", oms_attribute(_attribute, _dialect)),
-            ("_kind", oms_attribute_kind(_attribute, _dialect)),
+def _oms_indexes(dialect: str) -> list[Index]:
+    """Two indexes per indexed attribute on ``dialect``: its value (for numbers) and its
+    kind (for the other values the exact test may keep)."""
+    short = {"sqlite": "sqlite", "postgresql": "pg"}[dialect]
+    indexes = []
+    for attribute in OMS_INDEXED_ATTRIBUTES:
+        for suffix, expression in (
+            ("", oms_attribute(attribute, dialect)),
+            ("_kind", oms_attribute_kind(attribute, dialect)),
         ):
-            _index = Index(
-                f"idx_oms_{_attribute}{_suffix}_{_short}", oms_records.c.endpoint, _expression
-            )
-            _indexes.append(_index.ddl_if(dialect=_dialect))
+            name = f"idx_oms_{attribute}{suffix}_{short}"
+            indexes.append(Index(name, oms_records.c.endpoint, expression).ddl_if(dialect=dialect))
+    return indexes
+
+
+#: The OMS attribute indexes of each database: created with the table (``ddl_if``), and
+#: added by ``Database.create_all`` to a table made before them.
+OMS_INDEXES = {dialect: _oms_indexes(dialect) for dialect in OMS_OTHER_KINDS}
 
 #: People who sign in on the device-approval page (``dials-local create-user``).
 users = Table(
