@@ -55,6 +55,9 @@ from dials_local.render import json_response
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100_000
+#: ``filter[...]`` parameters of one request, at most: each is tested on every record the
+#: database returns, so a thousand of them over a large endpoint would run for minutes.
+MAX_FILTERS = 100
 
 _FILTER = re.compile(r"^filter\[([^\]]+)\](?:\[([A-Za-z]+)\])?$")
 _OPERATORS = ("EQ", "NEQ", "LT", "GT", "LE", "GE", "LIKE", "CT")
@@ -186,6 +189,10 @@ def _predicates(call: Call) -> list[Predicate]:
         if op not in _OPERATORS:
             raise _bad_request(f"Unknown filter operator {op!r} in {name!r}")
         predicates.append(_predicate(attribute, op, raw))
+    if len(predicates) > MAX_FILTERS:
+        raise _bad_request(
+            f"At most {MAX_FILTERS} filter[...] parameters are allowed, not {len(predicates)}."
+        )
     return predicates
 
 
