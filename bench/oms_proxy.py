@@ -8,8 +8,9 @@ temporary git worktree (``_revision.py``).  Each query is sent to both, alternat
 timed as the client sees it (wall) and as the server pays it (process CPU, ``/proc``):
 
 * one run's lumisections (``filter[run_number][EQ]``, ``page[limit]=5000``), ten runs;
+  one run's dataset rates of one dataset; the lumisections of a range of runs;
 * an unfiltered page of lumisections at the start and in the middle of the endpoint;
-* a filter the database does not serve (``GE``): every record read, as before;
+* ``sort=``, which the database does not serve: every record read, as before;
 * ``dials.oms.lumisections(runs)`` of ten runs, through this client.
 
     python bench/oms_proxy.py [--runs 5]
@@ -80,8 +81,16 @@ def _queries(runs: list[int]) -> dict[str, list[dict[str, object]]]:
                 "page[limit]": 5000,
             }
         ],
-        "lumisections, `filter[run_number][GE]` (not served by an index)": [
-            {"endpoint": "lumisections", "filter[run_number][GE]": runs[-1], "page[limit]": 10}
+        "lumisections of a range of runs (`GE` and `LE`, about a tenth of them)": [
+            {
+                "endpoint": "lumisections",
+                "filter[run_number][GE]": runs[4],
+                "filter[run_number][LE]": runs[5],
+                "page[limit]": 5000,
+            }
+        ],
+        "lumisections, `sort=-run_number` (not served by an index)": [
+            {"endpoint": "lumisections", "sort": "-run_number", "page[limit]": 10}
         ],
     }
 

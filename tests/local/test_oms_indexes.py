@@ -116,6 +116,14 @@ QUERIES = [
     ("fills", {"filter[run_number][EQ]": RUN, "filter[fill_number][EQ]": 8003}),
     ("fills", {"filter[run_number][EQ]": 0}),
     ("lumisections", {"filter[run_number][EQ]": 382921}),
+    ("runs", {"filter[fill_number][GE]": FILL}),
+    ("runs", {"filter[fill_number][GT]": FILL, "filter[fill_number][LE]": FILL + 1}),
+    ("runs", {"filter[fill_number][LT]": FILL}),
+    ("runs", {"filter[fill_number][LE]": 0}),
+    ("runs", {"filter[run_number][GE]": RUN + 3, "filter[fill_number][EQ]": FILL}),
+    ("fills", {"filter[run_number][LE]": RUN}),
+    ("fills", {"filter[run_number][GT]": RUN - 1, "filter[run_number][LT]": RUN + 1}),
+    ("lumisections", {"filter[run_number][GE]": 382921, "filter[run_number][LE]": 382925}),
 ]
 
 
@@ -178,6 +186,10 @@ def test_the_plans_use_the_indexes(location: dict[str, Any]) -> None:
         assert "SCAN local_oms_records" not in plan and "Seq Scan" not in plan, plan
         plan = " | ".join(_plans(database, "lumisections", [("filter[run_number]", "382921")]))
         assert f"idx_oms_run_number_{short}" in plan, plan
+        run_range = [("filter[run_number][GE]", "382921"), ("filter[run_number][LE]", "382925")]
+        plan = " | ".join(_plans(database, "lumisections", run_range))
+        assert f"idx_oms_run_number_{short}" in plan, plan
+        assert "SCAN local_oms_records" not in plan and "Seq Scan" not in plan, plan
         # Not an integer: no index, the exact test alone (and no error).
         assert _plans(database, "runs", [("filter[fill_number][EQ]", "7001.5")])
     finally:

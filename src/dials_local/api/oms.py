@@ -9,9 +9,12 @@ sorted (``sort=a,-b``), trimmed (``fields=a,b``) and paged (``page[offset]``,
 The records are the synthetic ones of the seed and those loaded with ``dials-local
 ingest-oms`` (``dials_local.data.oms_ingest``: an ingested run replaces the synthetic
 records of that run).  Attributes stored as OMS' ``{"value": v, "units": u}`` objects are
-filtered and sorted by ``v``.  ``EQ`` filters on ``run_number`` and ``fill_number`` are
-also given to the database (JSON functions of SQLite and PostgreSQL), so that one run's
-lumisections are found without reading the whole endpoint; the exact test stays here.
+filtered and sorted by ``v``.  Comparisons of ``run_number`` and ``fill_number`` with
+integers are also given to the database, which answers them from indexes on those
+attributes of the JSON text (``db/schema.py``), so that one run's lumisections cost a
+lookup, not a read of the whole endpoint; the exact test stays here, on what the database
+returns.  Without filters or ``sort``, the database counts and pages.  At most
+:data:`MAX_FILTERS` filters, and their test counts against the request's time budget.
 
 An endpoint without records answers 404 naming the available ones: DIALS answers 500
 there (CONTRACT §7.10), but dials-local never answers 5xx to input (see docs/oms.md).
@@ -19,10 +22,10 @@ there (CONTRACT §7.10), but dials-local never answers 5xx to input (see docs/om
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -206,32 +209,49 @@ def _number(raw: str) -> int | None:
     return number if -(2**53) < number < 2**53 else None
 
 
-def _indexed_filters(params: Iterable[tuple[str, str]]) -> list[tuple[str, int]]:
-    """``(attribute, number)`` of the first ``EQ`` filter on each indexed attribute.
+#: The comparisons the database can narrow records by, as SQL operators.
+_SQL_COMPARISONS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "EQ": operator.eq,
+    "LT": operator.lt,
+    "LE": operator.le,
+    "GT": operator.gt,
+    "GE": operator.ge,
+}
 
-    One per attribute: the database only narrows the records (the exact test applies
-    every filter), and a condition per parameter would let a request of a thousand
-    filters build an expression deeper than SQLite accepts (an error, not an answer).
-    """
-    found: dict[str, int] = {}
+
+def _indexed_filters(params: Iterable[tuple[str, str]]) -> list[tuple[str, list[tuple[str, int]]]]:
+    """The comparisons with an integer (``EQ LT LE GT GE``) of each indexed attribute,
+    ``(attribute, [(op, number), ...])``, attributes with an ``EQ`` first (the most
+    selective lookup leads the query)."""
+    found: dict[str, list[tuple[str, int]]] = {}
     for name, raw in params:
         match = _FILTER.match(name)
         if match is None or match.group(1) not in OMS_INDEXED_ATTRIBUTES:
             continue
-        number = _number(raw)
-        if (match.group(2) or "EQ").upper() == "EQ" and number is not None:
-            found.setdefault(match.group(1), number)
-    return list(found.items())
+        op, number = (match.group(2) or "EQ").upper(), _number(raw)
+        if op in _SQL_COMPARISONS and number is not None:
+            found.setdefault(match.group(1), []).append((op, number))
+    return sorted(found.items(), key=lambda item: all(op != "EQ" for op, _ in item[1]))
 
 
-def _equal(dialect: str, attribute: str, number: int) -> ColumnElement[bool]:
-    """The attribute is a JSON number equal to ``number`` (an index serves it)."""
+def _numbers(
+    dialect: str, attribute: str, comparisons: list[tuple[str, int]]
+) -> ColumnElement[bool]:
+    """The attribute is a JSON number that satisfies every comparison (an index serves
+    them: one lookup, or one range scan)."""
     value = oms_attribute(attribute, dialect)
-    if dialect == "postgresql":  # a JSONB number equals numbers only
-        return value == cast(number, JSONB)
-    # SQLite's json_extract reads false/true as 0/1: ask for a number too (after the
-    # index lookup, on the few rows found).
-    return and_(value == number, oms_attribute_kind(attribute, dialect).in_(("integer", "real")))
+    if dialect == "postgresql":
+        conditions = [_SQL_COMPARISONS[op](value, cast(n, JSONB)) for op, n in comparisons]
+        if any(op != "EQ" for op, _ in comparisons):
+            # JSONB orders every kind (strings < numbers < booleans < arrays < objects): a
+            # range alone reaches past the numbers; an equality does not.
+            conditions.append(oms_attribute_kind(attribute, dialect) == "number")
+        return and_(*conditions)
+    # SQLite's json_extract reads false/true as 0/1 and sorts text after numbers: ask for
+    # a number too (checked on the rows the index finds).
+    conditions = [_SQL_COMPARISONS[op](value, n) for op, n in comparisons]
+    kind = oms_attribute_kind(attribute, dialect)
+    return and_(*conditions, kind.in_(("integer", "real")))
 
 
 def _other_kind(dialect: str, attribute: str) -> ColumnElement[bool]:
@@ -250,15 +270,15 @@ def candidates(
     endpoint: str, params: Iterable[tuple[str, str]], dialect: str
 ) -> Select[Any] | CompoundSelect[Any]:
     """The rows of ``endpoint`` (:func:`_rows_of`) narrowed, in the database, to a superset
-    of the records that the ``EQ`` filters on run and fill numbers among ``params`` keep;
-    the exact test stays in Python.
+    of the records that the comparisons of run and fill numbers with integers among
+    ``params`` keep (``EQ LT LE GT GE``); the exact test stays in Python.
 
-    The records of the first such filter are two index lookups: the attribute equal to
-    the number, or of a kind the exact test reads differently (strings, booleans,
-    ``{"value": v}`` objects), as a ``UNION ALL`` of disjoint parts (SQLite reads
-    ``false`` as 0: the first part also asks for a number), so that each part is
-    planned on its own index (an ``OR`` of the two makes both databases read the whole
-    endpoint).  Any other such filter narrows both parts the same way.  The union's rows
+    The records of the first attribute's comparisons are two index lookups: a number
+    that satisfies them all, or a value of a kind the exact test reads differently
+    (strings, booleans, ``{"value": v}`` objects), as a ``UNION ALL`` of disjoint parts,
+    so that each part is planned on its own index (an ``OR`` of the two makes both
+    databases read the whole endpoint).  The other attribute's comparisons narrow both
+    parts the same way.  The union's rows
     come in no particular order (ordering it in SQL makes SQLite walk the primary key
     instead of the indexes): the caller sorts them.  Without such a filter, the endpoint's
     rows in order.
@@ -268,12 +288,12 @@ def candidates(
     if not filters or dialect not in OMS_OTHER_KINDS:
         return query.order_by(oms_records.c.position)
     narrower = [
-        or_(_equal(dialect, attribute, number), _other_kind(dialect, attribute))
-        for attribute, number in filters[1:]
+        or_(_numbers(dialect, attribute, comparisons), _other_kind(dialect, attribute))
+        for attribute, comparisons in filters[1:]
     ]
-    attribute, number = filters[0]
+    attribute, comparisons = filters[0]
     return union_all(
-        query.where(_equal(dialect, attribute, number), *narrower),
+        query.where(_numbers(dialect, attribute, comparisons), *narrower),
         query.where(_other_kind(dialect, attribute), *narrower),
     )
 
@@ -350,7 +370,7 @@ def _filtered(
     statement = candidates(endpoint, call.params.pairs, conn.dialect.name)
     rows: Sequence[Any] = conn.execute(statement).all()
     if isinstance(statement, CompoundSelect):
-        rows = sorted(rows, key=itemgetter(0))  # by position
+        rows = sorted(rows, key=operator.itemgetter(0))  # by position
     records = [_record(row) for row in rows]
     matching = []
     for index, record in enumerate(records):
