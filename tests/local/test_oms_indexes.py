@@ -1,8 +1,9 @@
-"""``oms-proxy/`` answers ``EQ`` filters on run and fill numbers from indexes of the JSON
-attributes (``dials_local.db.schema.OMS_INDEXES``), with exactly the records that reading
-the whole endpoint and testing each record would give, whatever kind of JSON value the
-attribute holds; the plans use the indexes; a database made before the indexes gains
-them.  SQLite and PostgreSQL."""
+"""``oms-proxy/`` answers comparisons of run and fill numbers with integers from indexes
+of the JSON attributes (``dials_local.db.schema.OMS_INDEXES``), with exactly the records
+that reading the whole endpoint and testing each record would give, whatever kind of JSON
+value the attribute holds; the plans use the indexes; a database made before the indexes
+gains them; pages without filters are those of the path that tests every record.  SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -25,17 +26,20 @@ pytestmark = pytest.mark.timeout(600)
 FILL = 7001
 RUN = 390100
 
-#: The kinds of JSON value an OMS attribute can hold in ingested records.
-ODD_VALUES: list[Any] = [
-    FILL, float(FILL), str(FILL), f" {FILL}", {"value": FILL, "units": None},
-    {"value": str(FILL)}, True, False, None, [FILL], FILL + 1, "x", 0, 0.0,
-]  # fmt: skip
+
+def odd_values(number: int) -> list[Any]:
+    """The kinds of JSON value an OMS attribute can hold in ingested records, around
+    ``number``."""
+    return [
+        number, float(number), str(number), f" {number}", {"value": number, "units": None},
+        {"value": str(number)}, True, False, None, [number], number + 1, "x", 0, 0.0,
+    ]  # fmt: skip
 
 
 def runs_document() -> dict[str, Any]:
     """``runs`` records whose ``fill_number`` is each odd value (and one without it)."""
     records = []
-    for index, value in enumerate([*ODD_VALUES, "absent"]):
+    for index, value in enumerate([*odd_values(FILL), "absent"]):
         run = RUN + index
         attributes: dict[str, Any] = {"run_number": run, "sequence": "GLOBAL-RUN"}
         if value != "absent":
@@ -46,14 +50,13 @@ def runs_document() -> dict[str, Any]:
 
 def fills_document() -> dict[str, Any]:
     """``fills`` records whose ``run_number`` is each odd value (run numbers for fills)."""
-    values = [RUN if v == FILL else float(RUN) if v == float(FILL) else v for v in ODD_VALUES]
     records = [
         {
             "id": str(8000 + index),
             "type": "fills",
             "attributes": {"fill_number": 8000 + index, "run_number": value},
         }
-        for index, value in enumerate(values)
+        for index, value in enumerate(odd_values(RUN))
     ]
     return {"data": records, "meta": {"totalResourceCount": len(records)}}
 
