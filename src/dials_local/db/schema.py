@@ -249,11 +249,12 @@ oms_records = Table(
     PrimaryKeyConstraint("endpoint", "position"),
 )
 
-#: OMS attributes whose ``EQ`` filters the OMS proxy answers from indexes (one run's
-#: lumisections, one fill's runs) instead of reading every record of the endpoint.
+#: OMS attributes whose comparisons with integers the OMS proxy answers from indexes (one
+#: run's lumisections, a range of runs, one fill's runs) instead of reading every record
+#: of the endpoint.
 OMS_INDEXED_ATTRIBUTES = ("run_number", "fill_number")
 
-#: JSON kinds of an attribute, as each database names them, that an ``EQ`` filter with a
+#: JSON kinds of an attribute, as each database names them, that a comparison with a
 #: number can still match besides numbers: the proxy's exact test reads strings as text,
 #: ``{"value": v}`` objects by ``v``, and booleans by their own rule (``api/oms.py``).
 OMS_OTHER_KINDS = {
