@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import requests
 
-from _report import machine_line, median_range, write_section
+from _report import machine_line, median_range, process_cpu_seconds, write_section
 from _revision import revision_server
 from cmsdials import Dials
 from cmsdials.auth.secret_key import Credentials
@@ -41,11 +40,6 @@ BEFORE = "da4032a"
 RUNS_PER_QUERY = 10
 #: Seconds one sample of a measurement lasts at least (its requests repeated).
 MIN_SAMPLE_S = 0.5
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _runs(server: LocalServer) -> list[int]:
@@ -98,11 +92,11 @@ def _queries(runs: list[int]) -> dict[str, list[dict[str, object]]]:
 def _timed(server: LocalServer, send: Callable[[], None], count: int) -> tuple[float, float]:
     """Wall and server-CPU milliseconds per request of ``send`` (``count`` requests)."""
     assert server.process is not None
-    cpu = _cpu_seconds(server.process.pid)
+    cpu = process_cpu_seconds(server.process.pid)
     wall = time.perf_counter()
     send()
     wall = time.perf_counter() - wall
-    cpu = _cpu_seconds(server.process.pid) - cpu
+    cpu = process_cpu_seconds(server.process.pid) - cpu
     return 1000 * wall / count, 1000 * cpu / count
 
 

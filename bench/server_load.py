@@ -33,7 +33,7 @@ from pathlib import Path
 
 import requests
 
-from _report import machine_line, median_range, write_section
+from _report import machine_line, median_range, process_cpu_seconds, write_section
 from dials_local.api.slots import HANDLER_SLOTS_ENV, handler_slots
 from dials_local.testing import (
     SECRET_HEADER,
@@ -114,15 +114,6 @@ class Sample:
     client_cpu_pct: float
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _postgres_pids() -> list[int]:
     """The PostgreSQL server's processes (postmaster and backends) on this machine."""
     pids = []
@@ -139,9 +130,9 @@ def _postgres_pids() -> list[int]:
 def _server_cpu(server: LocalServer, backend: str) -> float:
     """CPU seconds used so far by ``server`` and, on PostgreSQL, by the database."""
     assert server.process is not None
-    total = _cpu_seconds(server.process.pid)
+    total = process_cpu_seconds(server.process.pid)
     if backend == "postgresql":
-        total += sum(_cpu_seconds(pid) for pid in _postgres_pids())
+        total += sum(process_cpu_seconds(pid) for pid in _postgres_pids())
     return total
 
 

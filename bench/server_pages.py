@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import requests
 
-from _report import machine_line, median_range, write_section
+from _report import machine_line, median_range, process_cpu_seconds, write_section
 from _revision import revision_server
 from dials_local.testing import (
     SECRET_HEADER,
@@ -89,17 +89,12 @@ SCENARIOS = (
 )
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def walk(server: LocalServer, session: requests.Session, scenario: Scenario) -> float:
     """Walk the scenario's pages; the server's CPU milliseconds per page."""
     assert server.process is not None
     url = f"{server.api_url}{scenario.route}/"
     params = dict(scenario.params)
-    before = _cpu_seconds(server.process.pid)
+    before = process_cpu_seconds(server.process.pid)
     pages = 0
     while pages < scenario.pages:
         response = session.get(url, params=params, timeout=600)
@@ -110,7 +105,7 @@ def walk(server: LocalServer, session: requests.Session, scenario: Scenario) -> 
             params = dict(scenario.params)  # start over: same pages again
             continue
         params["next_token"] = parse_qs(urlsplit(head["next"]).query)["next_token"][0]
-    return 1000 * (_cpu_seconds(server.process.pid) - before) / pages
+    return 1000 * (process_cpu_seconds(server.process.pid) - before) / pages
 
 
 def bare_uvicorn_ms(body: bytes, requests_per_run: int, runs: int) -> list[float]:
@@ -137,10 +132,10 @@ def bare_uvicorn_ms(body: bytes, requests_per_run: int, runs: int) -> list[float
                     time.sleep(0.1)
             costs = []
             for _ in range(runs + 1):  # the first run warms up
-                before = _cpu_seconds(process.pid)
+                before = process_cpu_seconds(process.pid)
                 for _ in range(requests_per_run):
                     session.get(url, timeout=60).raise_for_status()
-                costs.append(1000 * (_cpu_seconds(process.pid) - before) / requests_per_run)
+                costs.append(1000 * (process_cpu_seconds(process.pid) - before) / requests_per_run)
             return costs[1:]
         finally:
             process.terminate()
