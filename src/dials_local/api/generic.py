@@ -32,6 +32,7 @@ from dials_local.listing.filters import (
     parse_filters,
     pinned_columns,
     regex_params,
+    resolve_names,
 )
 from dials_local.listing.pagination import Fetch, Page, paginate
 from dials_local.listing.params import page_size, query_param_setter, sparse_fields
@@ -104,6 +105,7 @@ def list_handler(resource: Resource) -> Handler:
         parsed = _parsed_filters(resource, call)
         query = _query_for(resource, call)
         with call.connect() as conn, _regex_errors(call, regex_params(parsed)):
+            parsed = resolve_names(parsed, conn)
             where = conditions(parsed, resource.table, conn)
             dialect = conn.dialect
             if not resource.paginated:
@@ -134,6 +136,7 @@ def _reference_list_handler(resource: Resource) -> Handler:
         parsed = _parsed_filters(resource, call)
         query = _query_for(resource, call)
         with call.connect() as conn, _regex_errors(call, regex_params(parsed)):
+            parsed = resolve_names(parsed, conn)
             where = conditions(parsed, resource.table, conn)
             if not resource.paginated:
                 return json_response([query.render(row) for row in query.all(conn, where)])
@@ -178,7 +181,8 @@ def count_handler(resource: Resource) -> Handler:
     def handle(call: Call) -> Response:
         parsed = _parsed_filters(resource, call)
         with call.connect() as conn, _regex_errors(call, regex_params(parsed)):
-            total = count(conn, resource, conditions(parsed, resource.table, conn))
+            where = conditions(resolve_names(parsed, conn), resource.table, conn)
+            total = count(conn, resource, where)
         return json_response({"count": total})
 
     return handle

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Index, create_engine, event, text
 from sqlalchemy.schema import CreateIndex
 
 from dials_local.argtypes import positive_int_env
@@ -310,22 +310,51 @@ class Database:
                 for schema in [*workspaces, SERVICE_SCHEMA]:
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         for workspace in workspaces:
-            workspace_metadata.create_all(self.engine(workspace))
+            engine = self.engine(workspace)
+            workspace_metadata.create_all(engine)
+            with engine.begin() as conn:
+                indexes = [
+                    index for table in workspace_metadata.sorted_tables for index in table.indexes
+                ]
+                self._add_missing_indexes(conn, workspace, indexes)
         service = self.service_engine()
         service_metadata.create_all(service)
-        # create_all skips the indexes of a table that exists: the OMS attribute indexes,
-        # added later, are created here on tables made before them.  Looked up in the
-        # catalog first (SQLAlchemy cannot reflect expression indexes), so that a start
-        # issues no DDL once they exist; IF NOT EXISTS for two processes starting at once.
         with service.begin() as conn:
-            if self.is_sqlite:
-                listed = "SELECT name FROM sqlite_master WHERE type = 'index'"
-            else:
-                listed = f"SELECT indexname FROM pg_indexes WHERE schemaname = '{SERVICE_SCHEMA}'"
-            present = set(conn.execute(text(listed)).scalars())
-            for index in OMS_INDEXES.get(conn.dialect.name, ()):
-                if index.name not in present:
-                    conn.execute(CreateIndex(index, if_not_exists=True))
+            self._add_missing_indexes(conn, SERVICE_SCHEMA, OMS_INDEXES.get(conn.dialect.name, ()))
+
+    def _add_missing_indexes(self, conn: Connection, schema: str, indexes: Iterable[Index]) -> None:
+        """Create those of ``indexes`` that the database lacks.
+
+        ``create_all`` skips the indexes of a table that exists, so indexes added to the
+        schema later (the OMS attribute indexes, the histograms' ME-first key) are created
+        here on tables made before them.  Looked up in the catalog first (SQLAlchemy cannot
+        reflect expression indexes), so that a start issues no DDL once they exist; IF NOT
+        EXISTS for two processes starting at once.  On SQLite a new index also gets its
+        planner statistics (bounded, as :func:`dials_local.app.ensure_sqlite_statistics`)
+        when the file has statistics already: the planner would otherwise guess its
+        selectivity while it knows the other indexes'.
+        """
+        if self.is_sqlite:
+            listed = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        else:
+            listed = f"SELECT indexname FROM pg_indexes WHERE schemaname = '{schema}'"
+        present = set(conn.execute(text(listed)).scalars())
+        missing = [index for index in indexes if index.name not in present]
+        for index in missing:
+            table = getattr(index.table, "name", "?")
+            logger.info("adding index %s to %s.%s (once)", index.name, schema, table)
+            conn.execute(CreateIndex(index, if_not_exists=True))
+        if (
+            missing
+            and self.is_sqlite
+            and "sqlite_stat1"
+            in set(
+                conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars()
+            )
+        ):
+            conn.execute(text("PRAGMA analysis_limit=1000"))
+            for index in missing:
+                conn.execute(text(f'ANALYZE "{index.name}"'))
 
     def analyze(self, workspace: str) -> None:
         """Refresh PostgreSQL's planner statistics of ``workspace``'s tables, after a bulk

@@ -5,8 +5,9 @@ columns (the cursor position) that no field already selects; dataset and ME name
 from LEFT JOINs on the primary keys of the small dimension tables. Pages are read in
 primary-key order with a row-value comparison ``(a, b, c) > (:a, :b, :c)`` and ``LIMIT
 page_size + 1``, which both SQLite and PostgreSQL answer with a range scan of the
-primary-key index (leading columns that a filter pins to one value are left out of the
-comparison, see :meth:`ResourceQuery._after`), so every page of a walk costs the same.
+primary-key index (or the ME-first key of a walk of one ME; columns that a filter pins to
+one value at either end of the key are left out of the comparison, see
+:meth:`ResourceQuery._after`), so every page of a walk costs the same.
 """
 
 from __future__ import annotations
@@ -175,14 +176,17 @@ class ResourceQuery:
     def _after(
         self, values: Sequence[int], reverse: bool, pinned: Mapping[str, int]
     ) -> ColumnElement[bool]:
-        """``(a, b, c) > (:a, :b, :c)`` (``<`` if ``reverse``), minus its pinned prefix.
+        """``(a, b, c) > (:a, :b, :c)`` (``<`` if ``reverse``), minus its pinned ends.
 
         Both databases can start an index range scan at a row value, but SQLite will not
         when an equality on the leading column (``dataset_id = ?``) is there too: it then
         scans from the first row of that value on every page, so the n-th page of a walk
         costs n pages.  Where the filters pin the leading columns, the comparison of those
         columns is decided here instead, and the bound on the rest, ``(b, c) > (:b, :c)``,
-        is one the index can seek to on both databases.
+        is one the index can seek to on both databases.  Pinned trailing columns (``me_id``
+        of a walk of one ME) are left out too, so that the bound is one the ME-first key
+        ``(me_id, a, b)`` can seek to: ``(a, b) > (:a, :b)``, or ``>=`` when the pinned
+        value lies after the position's (a position taken from another walk).
         """
         columns = list(self._order)
         bound = list(values)
@@ -194,9 +198,21 @@ class ResourceQuery:
             del columns[0], bound[0]
         if not columns:  # the filters pin the whole key: only the position's own row
             return false()
-        key = tuple_(*columns)
-        limit = tuple_(*(literal(v, c.type) for v, c in zip(bound, columns)))
-        return key < limit if reverse else key > limit
+        end = len(columns)
+        while columns[end - 1].name in pinned:  # columns[0] is not pinned: end stays >= 1
+            end -= 1
+        # Rows equal to the position on the other columns are decided by the first pinned
+        # trailing column whose value differs from the position's (none: they are equal).
+        inclusive = False
+        for column, value in zip(columns[end:], bound[end:]):
+            if pinned[column.name] != value:
+                inclusive = (pinned[column.name] > value) != reverse
+                break
+        key = tuple_(*columns[:end])
+        limit = tuple_(*(literal(v, c.type) for v, c in zip(bound[:end], columns[:end])))
+        if reverse:
+            return key <= limit if inclusive else key < limit
+        return key >= limit if inclusive else key > limit
 
     def all(self, conn: Connection, where: Sequence[ColumnElement[bool]]) -> list[Row[Any]]:
         """Every matching row in ordering order (unpaginated lists such as ``mes/``)."""
