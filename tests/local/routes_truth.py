@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import Connection, select, text
 
 from dials_local.db import schema
 from dials_local.db.engines import Database
@@ -138,6 +138,28 @@ def walk(
         assert response.status_code == 200, response.text
         pages.append(response.json())
     return pages
+
+
+def walk_back(
+    server: LocalServer, last_page: dict[str, Any], workspace: str | None = None
+) -> list[dict[str, Any]]:
+    """``last_page`` and every page before it, following ``previous`` URLs."""
+    s = session(server, workspace)
+    pages = [last_page]
+    while pages[-1]["previous"]:
+        response = s.get(pages[-1]["previous"], timeout=30)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+    return pages
+
+
+def index_names(conn: Connection, schema: str) -> set[str]:
+    """The indexes of ``conn``'s database: its SQLite file's, or PostgreSQL ``schema``'s."""
+    if conn.dialect.name == "sqlite":
+        listed = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    else:
+        listed = f"SELECT indexname FROM pg_indexes WHERE schemaname = '{schema}'"
+    return set(conn.execute(text(listed)).scalars())
 
 
 def results(pages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -11,7 +11,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from routes_truth import db_of, expected_object, get, results, rows, session, walk
+from routes_truth import (
+    db_of,
+    expected_object,
+    get,
+    index_names,
+    results,
+    rows,
+    walk,
+    walk_back,
+)
 from sqlalchemy import event, text
 
 from dials_local.api.resources import TH1, TH2
@@ -79,11 +88,7 @@ def test_walks_of_one_me_equal_one_query(
     pages = walk(any_server, route, {**filters, "page_size": size}, "tracker")
     assert results(pages) == expected
     assert all(len(page["results"]) == size for page in pages[:-1])
-    back = [pages[-1]]
-    while back[-1]["previous"]:
-        response = session(any_server, "tracker").get(back[-1]["previous"], timeout=30)
-        assert response.status_code == 200, response.text
-        back.append(response.json())
+    back = walk_back(any_server, pages[-1], "tracker")
     assert [p["results"] for p in back] == [p["results"] for p in reversed(pages)]
 
 
@@ -156,12 +161,14 @@ def test_sqlite_plans_use_the_me_first_key_for_a_walk_of_one_me(
     index = f"idx_{resource.prefix}_me_first_key"
     position = position_text((DATASET, RUN, 5, 0))
     try:
-        for params in ({"me": me}, {"me": me, "dataset": DATASET_NAME}, {"me_id": 1}):
+        one_me: list[dict[str, Any]] = [{"me": me}, {"me": me, "dataset": DATASET_NAME}]
+        for params in [*one_me, {"me_id": 1}]:
             for where in (None, position):
                 plan = _plan(database, resource, params, where)
                 assert index in plan, (params, plan)
                 assert "TEMP B-TREE" not in plan and "Sort" not in plan, (params, plan)
-        for params in ({"me": me, "run_number": RUN}, {"me": me, "run_number__gte": RUN}):
+        narrowed: list[dict[str, Any]] = [{"me": me, "run_number": RUN}]
+        for params in [*narrowed, {"me": me, "run_number__gte": RUN}]:
             assert index not in _plan(database, resource, params, position), params
         assert index not in _plan(database, resource, {"me__regex": "charge"}, position)
     finally:
@@ -181,10 +188,6 @@ def test_a_database_made_before_the_key_gains_it(
         else Database(url=where["database_url"])
     )
     names = {"idx_th1_me_first_key", "idx_th2_me_first_key"}
-    if database.is_sqlite:
-        listed = "SELECT name FROM sqlite_master WHERE type = 'index'"
-    else:
-        listed = "SELECT indexname FROM pg_indexes WHERE schemaname = 'tracker'"
     try:
         engine = database.engine("tracker")
         with engine.begin() as conn:
@@ -192,10 +195,10 @@ def test_a_database_made_before_the_key_gains_it(
                 conn.execute(text("ANALYZE"))
             for name in names:  # as an earlier dials-local left the database
                 conn.execute(text(f"DROP INDEX {'' if database.is_sqlite else 'tracker.'}{name}"))
-            assert not names & set(conn.execute(text(listed)).scalars())
+            assert not names & index_names(conn, "tracker")
         database.create_all()
         with engine.connect() as conn:
-            assert names <= set(conn.execute(text(listed)).scalars())
+            assert names <= index_names(conn, "tracker")
             if database.is_sqlite:  # with the planner's statistics of the new index
                 known = set(conn.execute(text("SELECT idx FROM sqlite_stat1")).scalars())
                 assert names <= known

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 import requests
+from routes_truth import index_names
 from sqlalchemy import event, text
 
 from dials_local.api.oms import _predicate, candidates
@@ -205,18 +206,14 @@ def test_a_database_made_before_the_indexes_gains_them(location: dict[str, Any])
     try:
         engine = database.service_engine()
         names = {index.name for index in OMS_INDEXES[engine.dialect.name]}
-        if database.is_sqlite:
-            listed = "SELECT name FROM sqlite_master WHERE type = 'index'"
-        else:
-            listed = f"SELECT indexname FROM pg_indexes WHERE schemaname = '{SERVICE_SCHEMA}'"
         schema = "" if database.is_sqlite else f'"{SERVICE_SCHEMA}".'
         with engine.begin() as conn:
             for name in names:  # as an earlier dials-local left the database
                 conn.execute(text(f"DROP INDEX {schema}{name}"))
-            assert not names & set(conn.execute(text(listed)).scalars())
+            assert not names & index_names(conn, SERVICE_SCHEMA)
         database.create_all()
         with engine.connect() as conn:
-            assert names <= set(conn.execute(text(listed)).scalars())
+            assert names <= index_names(conn, SERVICE_SCHEMA)
         database.create_all()  # again: nothing to do, no error
     finally:
         database.dispose()

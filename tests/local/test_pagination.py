@@ -9,7 +9,16 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from routes_truth import TABLE_OF, expected_object, get, results, rows, session, walk
+from routes_truth import (
+    TABLE_OF,
+    expected_object,
+    get,
+    results,
+    rows,
+    session,
+    walk,
+    walk_back,
+)
 
 from dials_local.api.resources import RESOURCES
 from dials_local.listing.cursor import (
@@ -144,18 +153,6 @@ WALKS = [
 ]
 
 
-def _walk_back(
-    server: LocalServer, last_page: dict[str, Any], workspace: str
-) -> list[dict[str, Any]]:
-    s = session(server, workspace)
-    pages = [last_page]
-    while pages[-1]["previous"]:
-        response = s.get(pages[-1]["previous"], timeout=30)
-        assert response.status_code == 200, response.text
-        pages.append(response.json())
-    return pages
-
-
 @pytest.mark.parametrize("size", [1, 7, 500])
 @pytest.mark.parametrize(("route", "filters", "workspace", "table", "where"), WALKS)
 def test_walk_forward_and_back_equals_one_query(
@@ -179,7 +176,7 @@ def test_walk_forward_and_back_equals_one_query(
     assert results(pages) == expected  # none lost, none repeated, in §5.3 order
     assert all(len(p["results"]) == size for p in pages[:-1])
     assert pages[0]["previous"] is None and pages[-1]["next"] is None
-    back = _walk_back(any_server, pages[-1], workspace)
+    back = walk_back(any_server, pages[-1], workspace)
     assert [p["results"] for p in back] == [p["results"] for p in reversed(pages)]
     assert back[-1]["previous"] is None
     if len(pages) > 1:
