@@ -94,6 +94,21 @@ SCENARIOS = (
         None,
         None,
     ),
+    Scenario(
+        # One ME over a run range, the common query of a study; the range is not pinned
+        # to a dataset, so it spans several.
+        "th1, one ME over runs 367000-380000, page_size 500",
+        "th1",
+        {
+            "me": "PixelPhase1/Tracks/PXBarrel/charge_PXLayer_2",
+            "run_number__gte": 367000,
+            "run_number__lte": 380000,
+            "page_size": 500,
+        },
+        100,
+        None,
+        None,
+    ),
     Scenario("run, page_size 4", "run", {"page_size": 4}, 1000, 2.4, 0.6),
     Scenario("lumisection, page_size 500", "lumisection", {"page_size": 500}, 300, 7.2, 1.4),
 )

@@ -25,6 +25,7 @@ from sqlalchemy import event, text
 
 from dials_local.api.resources import TH1, TH2
 from dials_local.db.engines import Database
+from dials_local.listing import filters
 from dials_local.listing.cursor import Cursor, encode_cursor, position_text
 from dials_local.listing.declaration import Resource
 from dials_local.listing.filters import conditions, parse_filters, pinned_columns, resolve_names
@@ -67,7 +68,28 @@ WALKS = [
         {"me_id": 1},
         _in_runs(RUN, 367790),
     ),
+    (
+        "th1/",
+        {"me": ME_2, "run_number__gte": 367000},
+        "fact_th1",
+        {"me_id": 2},
+        _in_runs(367000, 10**6),
+    ),
+    (
+        "th1/",
+        {"me_id": 1, "dataset": DATASET_NAME, "run_number__lte": 367790},
+        "fact_th1",
+        IN_DATASET,
+        _in_runs(0, 367790),
+    ),
     ("th1/", {"me": "no/such/me"}, "fact_th1", {"me_id": -1}, None),
+    (
+        "th1/",
+        {"me_id": 2, "run_number__gte": 367000, "run_number__lte": 366000},
+        "fact_th1",
+        {"me_id": 2},
+        _in_runs(1, 0),
+    ),
     ("th2/", {"me": MAP}, "fact_th2", {"me_id": 145}, None),
 ]
 
@@ -162,13 +184,16 @@ def test_sqlite_plans_use_the_me_first_key_for_a_walk_of_one_me(
     position = position_text((DATASET, RUN, 5, 0))
     try:
         one_me: list[dict[str, Any]] = [{"me": me}, {"me": me, "dataset": DATASET_NAME}]
-        for params in [*one_me, {"me_id": 1}]:
+        in_runs = {"run_number__gte": RUN, "run_number__lte": RUN + 1000}
+        for params in [*one_me, {"me_id": 1}, {"me": me, **in_runs}]:
             for where in (None, position):
                 plan = _plan(database, resource, params, where)
                 assert index in plan, (params, plan)
                 assert "TEMP B-TREE" not in plan and "Sort" not in plan, (params, plan)
+        # A run range is sought in each of the ME's datasets.
+        assert "dataset_id=?" in _plan(database, resource, {"me": me, **in_runs}, position)
         narrowed: list[dict[str, Any]] = [{"me": me, "run_number": RUN}]
-        for params in [*narrowed, {"me": me, "run_number__gte": RUN}]:
+        for params in [*narrowed, {"me": me, "ls_number__gte": 3}]:
             assert index not in _plan(database, resource, params, position), params
         assert index not in _plan(database, resource, {"me__regex": "charge"}, position)
     finally:
@@ -203,5 +228,20 @@ def test_a_database_made_before_the_key_gains_it(
                 known = set(conn.execute(text("SELECT idx FROM sqlite_stat1")).scalars())
                 assert names <= known
         database.create_all()  # again: nothing to do, no error
+    finally:
+        database.dispose()
+
+
+def test_an_me_in_too_many_datasets_keeps_to_the_primary_key(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run range is sought in each of the ME's datasets only up to a bound (one bound
+    parameter each); beyond it the page reads the primary key as before."""
+    database = db_of(server)
+    in_runs = {"me": ME_1, "run_number__gte": RUN, "run_number__lte": RUN + 1000}
+    try:
+        assert "idx_th1_me_first_key" in _plan(database, TH1, in_runs, None)
+        monkeypatch.setattr(filters, "_MAX_SOUGHT_DATASETS", 5)  # ME 1 is in 6 datasets
+        assert "idx_th1_me_first_key" not in _plan(database, TH1, in_runs, None)
     finally:
         database.dispose()

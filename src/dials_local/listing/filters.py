@@ -120,14 +120,16 @@ def in_column_range(table: Table, column: str, value: int) -> bool:
 #: the large data set: 330 ms against 5 ms for a 500-row page of one ME among 1.6 M th1
 #: rows), yet SQLite's planner, with the bounded statistics the server collects, picks the
 #: index.  ``column + 0`` keeps the condition off that index; PostgreSQL plans it well.
-#: The exception is a walk of one ME, see :func:`_walks_me_first`.
+#: The exception is a walk of one ME, see :func:`_me_first_steering`.
 _WIDE_COLUMNS = frozenset({"me_id"})
 
-#: Columns whose own indexes answer a filter better than the ME-first key does: with an
-#: equality or a range on one of them, the ME-first key would read every row of the ME to
-#: find the few the filter keeps (one run of a common ME on the large data set: 11 ms
-#: against 0.8 ms for the page).
+#: Columns whose own indexes answer an equality better than the ME-first key does: the key
+#: would read every row of the ME to find the few the filter keeps (one run of a common ME
+#: on the large data set: 11 ms against 0.8 ms for the page).
 _NARROWING_COLUMNS = frozenset({"run_number", "ls_number", "file_id"})
+#: Datasets of one ME that a run range is sought in, at most (one bound parameter each,
+#: within every SQLite's limit of 999); an ME of more keeps to the primary key.
+_MAX_SOUGHT_DATASETS = 500
 
 
 def filter_column(table: Table, name: str, conn: Connection) -> ColumnElement[Any]:
@@ -472,14 +474,18 @@ def conditions(
     parsed = list(parsed)
     if any(getattr(item, "op", None) == "regex" for item, _ in parsed):
         patterns.limit_statement(conn)
-    if _walks_me_first(parsed, table):
-        return [
+    steering = _me_first_steering(parsed, table, conn)
+    if steering is None:
+        return [item.condition(value, table, conn) for item, value in parsed]
+    return [
+        *(
             table.c.me_id == value
             if isinstance(item, NumberFilter) and item.op == "exact" and item.target == "me_id"
             else item.condition(value, table, conn)
             for item, value in parsed
-        ]
-    return [item.condition(value, table, conn) for item, value in parsed]
+        ),
+        *steering,
+    ]
 
 
 def resolve_names(
@@ -490,7 +496,7 @@ def resolve_names(
 
     One indexed lookup per such filter, so that the page query sees a constant: the
     position bound can leave a pinned column out (:func:`pinned_columns`) and a walk of
-    one ME can use the ME-first key (:func:`_walks_me_first`), where ``me_id IN
+    one ME can use the ME-first key (:func:`_me_first_steering`), where ``me_id IN
     (SELECT ...)`` allows neither.  A name of no row or of several ids keeps its subquery.
     """
     resolved: list[tuple[Filter, Any]] = []
@@ -503,20 +509,47 @@ def resolve_names(
     return resolved
 
 
-def _walks_me_first(parsed: list[tuple[Filter, Any]], table: Table) -> bool:
-    """Whether the page should be read through the ME-first key of ``table``
-    (``(me_id, dataset_id, run_number, ls_number)``): the filters pin one ME and none
-    narrows the rows by run, lumisection or file.
+def _me_first_steering(
+    parsed: list[tuple[Filter, Any]], table: Table, conn: Connection
+) -> list[ColumnElement[bool]] | None:
+    """How a page of one ME should read the ME-first key of ``table`` (``(me_id,
+    dataset_id, run_number, ls_number)``): ``None`` to keep to the other indexes, else the
+    conditions to add (none, or the ME's datasets).
 
     The primary key interleaves the MEs, so a walk of one ME along it steps over the rows
     of every other ME (a page of one of the small MEs of the large data set: 30 ms of
     SQL; 1.4 ms for one of the MEs that have a row in every lumisection), while the
-    ME-first key holds that ME's rows in cursor order (3.5 and 1.4 ms).  Only SQLite needs
-    telling: it is kept off ``me_id``'s indexes otherwise (:data:`_WIDE_COLUMNS`).
+    ME-first key holds that ME's rows in cursor order (3.5 and 1.1 ms).  Used when the
+    filters pin one ME and no equality pins a run, lumisection or file (their own indexes
+    serve those pages better), nor a range a lumisection or file.  A run range without a
+    pinned dataset adds ``dataset_id IN (the ME's datasets)``: SQLite then seeks the range
+    in each dataset, in cursor order, instead of reading the ME's rows before and after it
+    (one run: 0.64 ms; the large set's last 1,000 run numbers: 1.8 ms against 13 ms along
+    the primary key, and 1.0 against 20 ms for a small ME).  The datasets come from the
+    key itself (one seek per dataset).  Only SQLite needs steering: it is kept off
+    ``me_id``'s indexes otherwise (:data:`_WIDE_COLUMNS`); PostgreSQL chooses by its
+    statistics.
     """
-    if "me_id" not in pinned_columns(parsed, table) or not _has_me_first_key(table):
-        return False
-    return not any(_filtered_column(item) in _NARROWING_COLUMNS for item, _ in parsed)
+    pinned = pinned_columns(parsed, table)
+    if "me_id" not in pinned or not _has_me_first_key(table):
+        return None
+    ranged = set()
+    for item, _ in parsed:
+        column = _filtered_column(item)
+        if column in _NARROWING_COLUMNS:
+            if column != "run_number" or getattr(item, "op", "exact") not in ("gte", "lte"):
+                return None
+            ranged.add(column)
+    if not ranged or "dataset_id" in pinned or conn.dialect.name != "sqlite":
+        return []
+    datasets = select(table.c.dataset_id).where(table.c.me_id == pinned["me_id"]).distinct()
+    found = sorted(conn.execute(datasets).scalars())
+    if not found:
+        return [false()]
+    if len(found) > _MAX_SOUGHT_DATASETS:
+        return None
+    # One bound parameter per dataset (not an expanding list): the compiled SQL is cached.
+    return [table.c.dataset_id.in_([literal(d, table.c.dataset_id.type) for d in found])]
 
 
 def _has_me_first_key(table: Table) -> bool:
