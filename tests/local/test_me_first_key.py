@@ -23,12 +23,13 @@ from routes_truth import (
 )
 from sqlalchemy import event, text
 
+from dials_local.api.generic import _page_statements
 from dials_local.api.resources import TH1, TH2
 from dials_local.db.engines import Database
 from dials_local.listing import filters
 from dials_local.listing.cursor import Cursor, encode_cursor, position_text
 from dials_local.listing.declaration import Resource
-from dials_local.listing.filters import conditions, parse_filters, pinned_columns, resolve_names
+from dials_local.listing.filters import conditions, parse_filters, resolve_names
 from dials_local.listing.params import QueryParams
 from dials_local.listing.query import ResourceQuery
 from dials_local.testing import LocalServer
@@ -165,8 +166,7 @@ def _plan(database: Database, resource: Resource, params: dict[str, Any], positi
         parsed = resolve_names(parse_filters(resource.filters, pairs), conn)
         where = conditions(parsed, resource.table, conn)
         query = ResourceQuery(resource, resource.field_names)
-        pinned = pinned_columns(parsed, resource.table)
-        statement = query.page_statement(where, 0, False, position, 501, pinned)
+        statement = _page_statements(resource, query, parsed, where, conn)(0, False, position, 501)
         event.listen(conn, "before_cursor_execute", explain)
         conn.execute(statement).all()
     return " | ".join(plans)
@@ -190,8 +190,12 @@ def test_sqlite_plans_use_the_me_first_key_for_a_walk_of_one_me(
                 plan = _plan(database, resource, params, where)
                 assert index in plan, (params, plan)
                 assert "TEMP B-TREE" not in plan and "Sort" not in plan, (params, plan)
-        # A run range is sought in each of the ME's datasets.
-        assert "dataset_id=?" in _plan(database, resource, {"me": me, **in_runs}, position)
+        # The first page of a run range is sought in each of the ME's datasets; later pages
+        # from their position.
+        sought = f"{index} (me_id=? AND dataset_id=? AND run_number>? AND run_number<?)"
+        assert sought in _plan(database, resource, {"me": me, **in_runs}, None)
+        later = _plan(database, resource, {"me": me, **in_runs}, position)
+        assert "(dataset_id,run_number,ls_number)>" in later, later
         narrowed: list[dict[str, Any]] = [{"me": me, "run_number": RUN}]
         for params in [*narrowed, {"me": me, "ls_number__gte": 3}]:
             assert index not in _plan(database, resource, params, position), params
@@ -232,16 +236,19 @@ def test_a_database_made_before_the_key_gains_it(
         database.dispose()
 
 
-def test_an_me_in_too_many_datasets_keeps_to_the_primary_key(
+def test_an_me_in_too_many_datasets_is_not_sought_per_dataset(
     server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run range is sought in each of the ME's datasets only up to a bound (one bound
-    parameter each); beyond it the page reads the primary key as before."""
+    """The first page of a run range is sought in each of the ME's datasets only up to a
+    bound (one bound parameter each); beyond it the page reads the ME-first key from the
+    start, as later pages do from their position."""
     database = db_of(server)
     in_runs = {"me": ME_1, "run_number__gte": RUN, "run_number__lte": RUN + 1000}
     try:
-        assert "idx_th1_me_first_key" in _plan(database, TH1, in_runs, None)
+        sought = "idx_th1_me_first_key (me_id=? AND dataset_id=?"
+        assert sought in _plan(database, TH1, in_runs, None)
         monkeypatch.setattr(filters, "_MAX_SOUGHT_DATASETS", 5)  # ME 1 is in 6 datasets
-        assert "idx_th1_me_first_key" not in _plan(database, TH1, in_runs, None)
+        plan = _plan(database, TH1, in_runs, None)
+        assert "idx_th1_me_first_key (me_id=?)" in plan and sought not in plan, plan
     finally:
         database.dispose()

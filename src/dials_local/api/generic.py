@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import ColumnElement, Connection, Select
 from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
 
@@ -28,6 +29,7 @@ from dials_local.listing.filters import (
     Filter,
     FilterValidationError,
     conditions,
+    first_page_conditions,
     in_column_range,
     parse_filters,
     pinned_columns,
@@ -112,16 +114,15 @@ def list_handler(resource: Resource) -> Handler:
                 rows, raw = fetch_raw(conn, query.all_statement(where))
                 return json_response(list(map(query.renderer(dialect, raw), rows)))
             fetched: list[tuple[Any, ...] | None] = []
+            statement = _page_statements(resource, query, parsed, where, conn)
 
             def fetch(
                 offset: int, reverse: bool, position: str | None, limit: int
             ) -> list[Sequence[Any]]:
-                statement = query.page_statement(where, offset, reverse, position, limit, pinned)
-                rows, raw = fetch_raw(conn, statement)
+                rows, raw = fetch_raw(conn, statement(offset, reverse, position, limit))
                 fetched.append(raw)
                 return rows
 
-            pinned = pinned_columns(parsed, resource.table)
             page = _paginate(call, query, fetch)
         return _page_response(call, page, list(map(query.renderer(dialect, fetched[0]), page.rows)))
 
@@ -140,17 +141,35 @@ def _reference_list_handler(resource: Resource) -> Handler:
             where = conditions(parsed, resource.table, conn)
             if not resource.paginated:
                 return json_response([query.render(row) for row in query.all(conn, where)])
-            pinned = pinned_columns(parsed, resource.table)
+            statement = _page_statements(resource, query, parsed, where, conn)
             page = _paginate(
                 call,
                 query,
                 lambda offset, reverse, position, limit: conn.execute(
-                    query.page_statement(where, offset, reverse, position, limit, pinned)
+                    statement(offset, reverse, position, limit)
                 ).all(),
             )
         return _page_response(call, page, [query.render(row) for row in page.rows])
 
     return handle
+
+
+def _page_statements(
+    resource: Resource,
+    query: ResourceQuery,
+    parsed: list[tuple[Filter, Any]],
+    where: list[ColumnElement[bool]],
+    conn: Connection,
+) -> Callable[[int, bool, str | None, int], Select[Any]]:
+    """``statement(offset, reverse, position, limit)``: the SELECT of a page of the list
+    that ``where`` (from the filters ``parsed``) selects."""
+    pinned = pinned_columns(parsed, resource.table)
+
+    def statement(offset: int, reverse: bool, position: str | None, limit: int) -> Select[Any]:
+        first = first_page_conditions(parsed, resource.table, conn) if position is None else []
+        return query.page_statement(where, offset, reverse, position, limit, pinned, first)
+
+    return statement
 
 
 def _paginate(call: Call, query: ResourceQuery, fetch: Fetch[Any]) -> Page[Any]:

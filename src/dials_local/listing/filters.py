@@ -120,15 +120,15 @@ def in_column_range(table: Table, column: str, value: int) -> bool:
 #: the large data set: 330 ms against 5 ms for a 500-row page of one ME among 1.6 M th1
 #: rows), yet SQLite's planner, with the bounded statistics the server collects, picks the
 #: index.  ``column + 0`` keeps the condition off that index; PostgreSQL plans it well.
-#: The exception is a walk of one ME, see :func:`_me_first_steering`.
+#: The exception is a walk of one ME, see :func:`_walks_me_first`.
 _WIDE_COLUMNS = frozenset({"me_id"})
 
 #: Columns whose own indexes answer an equality better than the ME-first key does: the key
 #: would read every row of the ME to find the few the filter keeps (one run of a common ME
 #: on the large data set: 11 ms against 0.8 ms for the page).
 _NARROWING_COLUMNS = frozenset({"run_number", "ls_number", "file_id"})
-#: Datasets of one ME that a run range is sought in, at most (one bound parameter each,
-#: within every SQLite's limit of 999); an ME of more keeps to the primary key.
+#: Datasets of one ME that the first page of a run range is sought in, at most (one bound
+#: parameter each, within every SQLite's limit of 999).
 _MAX_SOUGHT_DATASETS = 500
 
 
@@ -474,18 +474,46 @@ def conditions(
     parsed = list(parsed)
     if any(getattr(item, "op", None) == "regex" for item, _ in parsed):
         patterns.limit_statement(conn)
-    steering = _me_first_steering(parsed, table, conn)
-    if steering is None:
+    if not _walks_me_first(parsed, table):
         return [item.condition(value, table, conn) for item, value in parsed]
     return [
-        *(
-            table.c.me_id == value
-            if isinstance(item, NumberFilter) and item.op == "exact" and item.target == "me_id"
-            else item.condition(value, table, conn)
-            for item, value in parsed
-        ),
-        *steering,
+        table.c.me_id == value
+        if isinstance(item, NumberFilter) and item.op == "exact" and item.target == "me_id"
+        else item.condition(value, table, conn)
+        for item, value in parsed
     ]
+
+
+def first_page_conditions(
+    parsed: Iterable[tuple[Filter, Any]], table: Table, conn: Connection
+) -> list[ColumnElement[bool]]:
+    """Conditions for the first page of a walk only, the same rows with a cheaper plan:
+    for one ME over a run range without a pinned dataset on SQLite, ``dataset_id IN (the
+    ME's datasets)``.
+
+    Later pages start at their position, which SQLite seeks in the ME-first key, so a walk
+    reads each of the ME's rows outside the range at most once; the first page would read
+    every one before the range (one run of a large ME on the large data set: 14 ms), while
+    the datasets let SQLite seek the range in each of them (0.6 ms).  Not on later pages:
+    with an equality on ``dataset_id`` SQLite cannot seek a position, and each page would
+    read its dataset from the start of the range.  The datasets come from the key itself
+    (one seek per dataset); an ME in more than :data:`_MAX_SOUGHT_DATASETS` gets none.
+    """
+    parsed = list(parsed)
+    pinned = pinned_columns(parsed, table)
+    ranged = any(_filtered_column(item) == "run_number" for item, _ in parsed)
+    if not ranged or "dataset_id" in pinned or conn.dialect.name != "sqlite":
+        return []
+    if not _walks_me_first(parsed, table):
+        return []
+    datasets = select(table.c.dataset_id).where(table.c.me_id == pinned["me_id"]).distinct()
+    found = sorted(conn.execute(datasets).scalars())
+    if len(found) > _MAX_SOUGHT_DATASETS:
+        return []
+    if not found:
+        return [false()]
+    # One bound parameter per dataset (not an expanding list): the compiled SQL is cached.
+    return [table.c.dataset_id.in_([literal(d, table.c.dataset_id.type) for d in found])]
 
 
 def resolve_names(
@@ -496,7 +524,7 @@ def resolve_names(
 
     One indexed lookup per such filter, so that the page query sees a constant: the
     position bound can leave a pinned column out (:func:`pinned_columns`) and a walk of
-    one ME can use the ME-first key (:func:`_me_first_steering`), where ``me_id IN
+    one ME can use the ME-first key (:func:`_walks_me_first`), where ``me_id IN
     (SELECT ...)`` allows neither.  A name of no row or of several ids keeps its subquery.
     """
     resolved: list[tuple[Filter, Any]] = []
@@ -509,47 +537,31 @@ def resolve_names(
     return resolved
 
 
-def _me_first_steering(
-    parsed: list[tuple[Filter, Any]], table: Table, conn: Connection
-) -> list[ColumnElement[bool]] | None:
-    """How a page of one ME should read the ME-first key of ``table`` (``(me_id,
-    dataset_id, run_number, ls_number)``): ``None`` to keep to the other indexes, else the
-    conditions to add (none, or the ME's datasets).
+def _walks_me_first(parsed: list[tuple[Filter, Any]], table: Table) -> bool:
+    """Whether a page should read the ME-first key of ``table`` (``(me_id, dataset_id,
+    run_number, ls_number)``): the filters pin one ME, and no equality pins a run,
+    lumisection or file (their own indexes serve those pages better), nor does a range
+    narrow the lumisections or files.
 
     The primary key interleaves the MEs, so a walk of one ME along it steps over the rows
     of every other ME (a page of one of the small MEs of the large data set: 30 ms of
     SQL; 1.4 ms for one of the MEs that have a row in every lumisection), while the
-    ME-first key holds that ME's rows in cursor order (3.5 and 1.1 ms).  Used when the
-    filters pin one ME and no equality pins a run, lumisection or file (their own indexes
-    serve those pages better), nor a range a lumisection or file.  A run range without a
-    pinned dataset adds ``dataset_id IN (the ME's datasets)``: SQLite then seeks the range
-    in each dataset, in cursor order, instead of reading the ME's rows before and after it
-    (one run: 0.64 ms; the large set's last 1,000 run numbers: 1.8 ms against 13 ms along
-    the primary key, and 1.0 against 20 ms for a small ME).  The datasets come from the
-    key itself (one seek per dataset).  Only SQLite needs steering: it is kept off
-    ``me_id``'s indexes otherwise (:data:`_WIDE_COLUMNS`); PostgreSQL chooses by its
-    statistics.
+    ME-first key holds that ME's rows in cursor order (3.5 and 1.1 ms).  With a run range
+    the primary key was worse still: SQLite skip-scanned it from the start of the range on
+    every page (a walk of a large ME over all its runs: 67 ms of SQL per page, 1.05 through
+    the key; see :func:`first_page_conditions` for the first page).  Only SQLite needs
+    telling: it is kept off ``me_id``'s indexes otherwise (:data:`_WIDE_COLUMNS`);
+    PostgreSQL chooses by its statistics.
     """
-    pinned = pinned_columns(parsed, table)
-    if "me_id" not in pinned or not _has_me_first_key(table):
-        return None
-    ranged = set()
+    if "me_id" not in pinned_columns(parsed, table) or not _has_me_first_key(table):
+        return False
     for item, _ in parsed:
         column = _filtered_column(item)
-        if column in _NARROWING_COLUMNS:
-            if column != "run_number" or getattr(item, "op", "exact") not in ("gte", "lte"):
-                return None
-            ranged.add(column)
-    if not ranged or "dataset_id" in pinned or conn.dialect.name != "sqlite":
-        return []
-    datasets = select(table.c.dataset_id).where(table.c.me_id == pinned["me_id"]).distinct()
-    found = sorted(conn.execute(datasets).scalars())
-    if not found:
-        return [false()]
-    if len(found) > _MAX_SOUGHT_DATASETS:
-        return None
-    # One bound parameter per dataset (not an expanding list): the compiled SQL is cached.
-    return [table.c.dataset_id.in_([literal(d, table.c.dataset_id.type) for d in found])]
+        if column in _NARROWING_COLUMNS and (
+            column != "run_number" or getattr(item, "op", "exact") not in ("gte", "lte")
+        ):
+            return False
+    return True
 
 
 def _has_me_first_key(table: Table) -> bool:

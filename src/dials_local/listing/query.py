@@ -153,16 +153,21 @@ class ResourceQuery:
         position: str | None,
         limit: int,
         pinned: Mapping[str, int] | None = None,
+        first_page: Sequence[ColumnElement[bool]] = (),
     ) -> Select[Any]:
         """The SELECT of one page: rows strictly after ``position`` (before it if
         ``reverse``), ordered, the one place a page's SQL is defined (run by
         :func:`fetch_raw`, or by SQLAlchemy on the reference path).
 
         ``pinned``: ordering columns that ``where`` fixes to one value (``dataset_id=``),
-        so that the cursor bound can leave them out, see :meth:`_after`.
+        so that the cursor bound can leave them out, see :meth:`_after`.  ``first_page``:
+        conditions added when there is no position (they select the same rows, for a
+        better plan: :func:`~dials_local.listing.filters.first_page_conditions`).
         """
         statement = self._select.where(*where)
-        if position is not None:
+        if position is None:
+            statement = statement.where(*first_page)
+        else:
             values = position_values(position, self._width)
             if not all(low <= v <= high for v, (low, high) in zip(values, self._ranges)):
                 raise InvalidCursor("position out of range")
