@@ -22,6 +22,7 @@ from routes_truth import (
     walk_back,
 )
 from sqlalchemy import event, text
+from sqlalchemy.sql.elements import False_
 
 from dials_local.api.generic import _page_statements
 from dials_local.api.resources import TH1, TH2
@@ -252,3 +253,21 @@ def test_an_me_in_too_many_datasets_is_not_sought_per_dataset(
         assert "idx_th1_me_first_key (me_id=?)" in plan and sought not in plan, plan
     finally:
         database.dispose()
+
+
+@pytest.mark.parametrize("params", [{"me": "no/such/me"}, {"dataset": "/No/Such/DQMIO"}])
+def test_a_name_of_no_row_selects_nothing_without_reading_the_table(
+    server: LocalServer, params: dict[str, str]
+) -> None:
+    """An exact name that names nothing becomes the false condition (a misspelt ME with a
+    run range used to read the whole table through the primary key)."""
+    database = db_of(server)
+    pairs = QueryParams(tuple({**params, "run_number__gte": "1"}.items()))
+    try:
+        with database.engine("tracker").connect() as conn:
+            parsed = resolve_names(parse_filters(TH1.filters, pairs), conn)
+            where = conditions(parsed, TH1.table, conn)
+        assert any(isinstance(condition, False_) for condition in where), where
+    finally:
+        database.dispose()
+    assert get(server, "th1/", {**params, "run_number__gte": 1})["results"] == []

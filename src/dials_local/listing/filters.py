@@ -525,7 +525,10 @@ def resolve_names(
     One indexed lookup per such filter, so that the page query sees a constant: the
     position bound can leave a pinned column out (:func:`pinned_columns`) and a walk of
     one ME can use the ME-first key (:func:`_walks_me_first`), where ``me_id IN
-    (SELECT ...)`` allows neither.  A name of no row or of several ids keeps its subquery.
+    (SELECT ...)`` allows neither.  A name of no row selects nothing: the page query is
+    then answered without reading the table (a misspelt ME with a run range read the
+    whole of the large data set's th1 table: 0.85 s).  A name of several ids keeps its
+    subquery.
     """
     resolved: list[tuple[Filter, Any]] = []
     for item, value in parsed:
@@ -533,6 +536,8 @@ def resolve_names(
             ids = set(item.ids(value, conn, limit=2))
             if len(ids) == 1:
                 item, value = NumberFilter(item.param, column=item.local_column), ids.pop()
+            elif not ids:  # "in" of no value is the false condition
+                item, value = NumberFilter(item.param, op="in", column=item.local_column), []
         resolved.append((item, value))
     return resolved
 
