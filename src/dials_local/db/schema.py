@@ -155,7 +155,7 @@ def _histogram_table(name: str, *, two_d: bool) -> Table:
         Index(f"idx_{name[5:]}_run_number_me_id", "run_number", "me_id"),
         # The primary key with the ME first: a walk of one ME's histograms (a filter that
         # pins me_id) reads its own rows in cursor order instead of stepping over every
-        # other ME's rows in the primary key (listing/filters.py, "ME first").
+        # other ME's rows in the primary key (listing/filters.py, `_walks_me_first`).
         Index(f"idx_{name[5:]}_me_first_key", "me_id", "dataset_id", "run_number", "ls_number"),
     )
 
