@@ -1,9 +1,10 @@
 """A walk of one ME's histograms reads the ME-first key ``(me_id, dataset_id, run_number,
 ls_number)`` instead of stepping over every other ME's rows in the primary key: the pages
 are exactly the rows a brute-force selection gives, forward and back, for ``me=`` (a name
-looked up first), ``me_id=``, with a dataset, with a run range (which keeps to the other
-indexes), and from a cursor taken in another walk; the plans use the key where they
-should and only there; a database made before the key gains it.  SQLite and PostgreSQL."""
+looked up first), ``me_id=``, with a dataset, with a run range (its first page sought in
+each of the ME's datasets), and from a cursor taken in another walk; SQLite's plans use
+the key where they should and only there; a database made before the key gains it; a
+name of no row selects nothing.  SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from sqlalchemy.sql.elements import False_
 from dials_local.api.generic import _page_statements
 from dials_local.api.resources import TH1, TH2
 from dials_local.db.engines import Database
-from dials_local.listing import filters
+from dials_local.listing import filters as filter_module
 from dials_local.listing.cursor import Cursor, encode_cursor, position_text
 from dials_local.listing.declaration import Resource
 from dials_local.listing.filters import conditions, parse_filters, resolve_names
@@ -248,7 +249,7 @@ def test_an_me_in_too_many_datasets_is_not_sought_per_dataset(
     try:
         sought = "idx_th1_me_first_key (me_id=? AND dataset_id=?"
         assert sought in _plan(database, TH1, in_runs, None)
-        monkeypatch.setattr(filters, "_MAX_SOUGHT_DATASETS", 5)  # ME 1 is in 6 datasets
+        monkeypatch.setattr(filter_module, "_MAX_SOUGHT_DATASETS", 5)  # ME 1 is in 6 datasets
         plan = _plan(database, TH1, in_runs, None)
         assert "idx_th1_me_first_key (me_id=?)" in plan and sought not in plan, plan
     finally:
