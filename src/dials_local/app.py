@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
@@ -29,7 +28,7 @@ from dials_local.auth import default_authenticator
 from dials_local.auth.pages import page_routes
 from dials_local.auth.service import AuthService
 from dials_local.clock import ServerClock
-from dials_local.db.engines import Database
+from dials_local.db.engines import Database, analyze_sqlite, has_sqlite_statistics
 from dials_local.middleware import instrument
 from dials_local.render import NOT_FOUND_HTML, html_response, json_response
 from dials_local.settings import Settings
@@ -162,12 +161,8 @@ def ensure_sqlite_statistics(database: Database) -> None:
         if not (database.data_dir / f"{workspace}.sqlite3").exists():
             continue
         with database.engine(workspace).begin() as conn:
-            known = conn.execute(
-                text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
-            ).scalar()
-            if not known:
-                conn.execute(text("PRAGMA analysis_limit=1000"))
-                conn.execute(text("ANALYZE"))
+            if not has_sqlite_statistics(conn):
+                analyze_sqlite(conn)
 
 
 def create_app(settings: Settings, clock: ServerClock | None = None) -> ASGIApp:

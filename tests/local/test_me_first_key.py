@@ -4,7 +4,8 @@ are exactly the rows a brute-force selection gives, forward and back, for ``me=`
 looked up first), ``me_id=``, with a dataset, with a run range (its first page sought in
 each of the ME's datasets), and from a cursor taken in another walk; SQLite's plans use
 the key where they should and only there; a database made before the key gains it; a
-name of no row selects nothing.  SQLite and PostgreSQL."""
+name of no row selects nothing; a SQLite file without planner statistics gets bounded
+ones at start.  SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from sqlalchemy.sql.elements import False_
 
 from dials_local.api.generic import _page_statements
 from dials_local.api.resources import TH1, TH2
+from dials_local.app import ensure_sqlite_statistics
 from dials_local.db.engines import Database
 from dials_local.listing import filters as filter_module
 from dials_local.listing.cursor import Cursor, encode_cursor, position_text
@@ -272,3 +274,27 @@ def test_a_name_of_no_row_selects_nothing_without_reading_the_table(
     finally:
         database.dispose()
     assert get(server, "th1/", {**params, "run_number__gte": 1})["results"] == []
+
+
+def test_a_file_without_statistics_gets_them_at_start(
+    private_tiny: Callable[[str, str], dict[str, Any]],
+) -> None:
+    """``ensure_sqlite_statistics`` (run by every server start) gives a file without
+    planner statistics bounded ones, the ME-first key's among them; a file with
+    statistics is left as it is."""
+    database = Database(data_dir=private_tiny("sqlite", "dials_statistics")["data_dir"])
+    try:
+        engine = database.engine("tracker")
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS sqlite_stat1"))
+        ensure_sqlite_statistics(database)
+        with engine.begin() as conn:
+            known = set(conn.execute(text("SELECT idx FROM sqlite_stat1")).scalars())
+            assert {"idx_th1_me_first_key", "idx_th2_me_first_key"} <= known
+            conn.execute(text("DELETE FROM sqlite_stat1 WHERE idx = 'idx_th1_me_first_key'"))
+        ensure_sqlite_statistics(database)
+        with engine.connect() as conn:
+            known = set(conn.execute(text("SELECT idx FROM sqlite_stat1")).scalars())
+        assert "idx_th1_me_first_key" not in known  # statistics there: not analysed again
+    finally:
+        database.dispose()
