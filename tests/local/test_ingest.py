@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from dials_local.data.ingest import TABLES, IngestError, ingest
 from dials_local.db.engines import Database
@@ -318,6 +318,34 @@ def _reject(database: Database, table: str, path: Path, *needles: str) -> Ingest
         assert needle in message, (needle, message)
     assert digest(database, "tracker") == before, "a failed load changes nothing"
     return caught.value
+
+
+def test_a_load_refreshes_sqlite_planner_statistics(tmp_path: Path) -> None:
+    """Statistics taken while the tables were empty (a server's first start on a new data
+    directory takes them) must not outlive a load: SQLite's planner would go on choosing
+    indexes for empty tables."""
+    database = Database(data_dir=tmp_path / "data")
+    try:
+        database.create_all()
+        with database.engine("tracker").begin() as conn:
+            conn.execute(text("ANALYZE"))  # of the empty tables
+        loads: list[tuple[str, str, list[dict[str, Any]]]] = [
+            ("dataset-index", "datasets.jsonl", DATASETS),
+            ("file-index", "files.jsonl", FILES),
+            ("mes", "mes.jsonl", MES),
+            ("th1", "th1.jsonl", TH1),
+        ]
+        for table, name, records in loads:
+            ingest(database, "tracker", table, write_jsonl(tmp_path / name, records))
+        with database.engine("tracker").connect() as conn:
+            stats = conn.execute(
+                text("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'fact_th1'")
+            ).all()
+        # Each index's first number is the rows it holds (exact below the sample bound).
+        assert {idx for idx, _ in stats} >= {"idx_th1_me_first_key"}
+        assert {int(stat.split()[0]) for _, stat in stats} == {len(TH1)}, stats
+    finally:
+        database.dispose()
 
 
 def test_wrong_type_on_line_3_is_rejected_and_nothing_is_committed(
