@@ -226,6 +226,9 @@ class LocalServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self._log_file: IO[bytes] | None = None
+        #: The private directory of the log when the data outlive the server (removed by
+        #: :meth:`stop`): a data directory the caller keeps gains no log file per run.
+        self._log_tmp: Path | None = None
         self._thread: ServerThread | None = None
 
     def __repr__(self) -> str:  # never shows the secret
@@ -312,7 +315,14 @@ class LocalServer:
         self.port = self._thread.port
 
     def _log_dir(self) -> Path:
-        return self.data_dir if self.data_dir is not None else Path(tempfile.gettempdir())
+        """The directory of this run's log: the server's own temporary data directory, or
+        a private temporary one (0700) when the data are the caller's (a data directory
+        kept between runs, a PostgreSQL database); either is removed by :meth:`stop`."""
+        if self._own_dir and self.data_dir is not None:
+            return self.data_dir
+        if self._log_tmp is None:
+            self._log_tmp = Path(tempfile.mkdtemp(prefix="dials-local-log-"))
+        return self._log_tmp
 
     def _start_process(self, args: list[str]) -> None:
         self.port = self.port or free_port(self.host)
@@ -358,7 +368,8 @@ class LocalServer:
         )
 
     def log_tail(self, lines: int = 40) -> str:
-        """The last lines the server printed (request log, errors)."""
+        """The last lines the server printed (request log, errors); the log lives until
+        :meth:`stop` (a failed start puts its last lines in the exception)."""
         if self.log_path is None or not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -429,8 +440,8 @@ class LocalServer:
         return self._control(CLOCK_PATH)
 
     def stop(self) -> None:
-        """Stop the server (a process: SIGTERM, then SIGKILL after 10 s) and remove a
-        temporary data directory."""
+        """Stop the server (a process: SIGTERM, then SIGKILL after 10 s) and remove its
+        log and a temporary data directory."""
         if self._thread is not None:
             self._thread.stop()
             self._thread = None
@@ -445,6 +456,9 @@ class LocalServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        if self._log_tmp is not None:
+            shutil.rmtree(self._log_tmp, ignore_errors=True)
+            self._log_tmp = None
         if self._own_dir and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

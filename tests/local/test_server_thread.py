@@ -1,8 +1,10 @@
 """``LocalServer(in_thread=True)``: the ``serve`` command's server in a thread of the test
-process (:mod:`dials_local.server_thread`), compared with the process the session runs."""
+process (:mod:`dials_local.server_thread`), compared with the process the session runs;
+and where either keeps its log."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import stat
 import threading
@@ -88,6 +90,27 @@ def test_its_log_is_a_private_file_without_secrets(tiny_data_dir: Path) -> None:
     assert "dials_local.access INFO GET /api/v1/run/?page_size=1 200" in log
     assert local.secret_key not in log and "wrong" not in log
     assert mode == 0o600
+
+
+@pytest.mark.parametrize("in_thread", [True, False], ids=["thread", "process"])
+def test_a_kept_data_directory_collects_no_logs(
+    tiny_data_dir: Path, tmp_path: Path, in_thread: bool
+) -> None:
+    """A server on the caller's data directory logs into a private directory of its own,
+    removed at stop: a data directory used run after run does not gain a log per run."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data, ignore=shutil.ignore_patterns("*.log"))
+    with LocalServer(data, in_thread=in_thread) as local:
+        assert _get(local, "run/?page_size=1")[0] == 200
+        local.wait_for_log("GET /api/v1/run/?page_size=1 200")
+        assert local.log_path is not None
+        log_path = local.log_path
+        assert data not in log_path.parents
+        assert stat.S_IMODE(log_path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(log_path.stat().st_mode) == 0o600
+    assert not log_path.parent.exists()
+    assert local.log_tail() == ""
+    assert not [path.name for path in data.iterdir() if path.suffix == ".log"]
 
 
 def test_bad_arguments_and_a_busy_port_are_local_server_errors(tiny_data_dir: Path) -> None:
