@@ -275,8 +275,14 @@ def _records(root: Path) -> int:
     return len(list(pieces.glob("*.json"))) if pieces.exists() else 0
 
 
-def test_kill_and_resume_is_byte_identical(target: Target, reference: Path, tmp_path: Path) -> None:
+def test_kill_and_resume_is_byte_identical(
+    target: Target, reference: Path, tmp_path: Path, faults: Any
+) -> None:
     root = tmp_path / "data"
+    # Every answer takes 0.1 s, longer than the longest pause below: a kill lands inside the
+    # piece after the one awaited, whatever the machine's speed (unslowed, a piece took 8 ms
+    # and one pause let a fetch write the last pieces, leaving the resume nothing to do).
+    faults("slow:0.1@1")
     env = dict(os.environ, FETCH_TEST_SECRET=target.secret)
     argv = [sys.executable, "-c", FETCH_SCRIPT, target.base_url, str(root), json.dumps(QUERY)]
     chooser = random.Random(20241113)
