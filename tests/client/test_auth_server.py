@@ -50,7 +50,9 @@ USER = "alice"
 PASSWORD = "correct horse battery"
 ROBOT, ROBOT_SECRET = "robot", "robot-secret-4f2a9c"
 #: Tokens live 3 s (stale after ~2.7 s), refresh tokens 20 s; polls every 0.5 s allowed.
-FAST = ("--access-ttl", "3", "--refresh-ttl", "20", "--device-interval", "0.5", "--leeway", "0")
+#: A leeway of 1 s: the client sends a token until 0.15 s before its expiry, and on a busy
+#: machine a request may wait longer than that behind the server's 2 handler slots.
+FAST = ("--access-ttl", "3", "--refresh-ttl", "20", "--device-interval", "0.5", "--leeway", "1")
 REFRESH_LINE = "POST /api/v1/auth/refresh-token/ 200"
 
 
@@ -90,6 +92,19 @@ def short_codes(
         tiny_data_dir, tmp_path_factory.mktemp("short-codes-data"), accounts=False
     )
     with LocalServer(data, extra_args=(*FAST, "--device-ttl", "1")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def long_tokens(
+    tiny_data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalServer]:
+    """Access tokens that live 5 minutes: a refreshed token stays fresh however late the
+    processes that share it start (3-second ones went stale between them)."""
+    data = signin_data_dir(tiny_data_dir, tmp_path_factory.mktemp("long-tokens-data"))
+    with LocalServer(
+        data, extra_args=("--access-ttl", "300", "--device-interval", "0.5")
+    ) as server:
         yield server
 
 
@@ -319,8 +334,14 @@ def test_device_token_pending_then_approved(signin: LocalServer, kind: str) -> N
     with pytest.raises(PendingAuthorizationError) as info:
         auth.device_token(device.device_code)
     assert isinstance(info.value, requests.HTTPError) and info.value.code == "authorization_pending"
-    with pytest.raises(SlowDownError):  # asked again sooner than the server allows
-        auth.device_token(device.device_code)
+    # slow_down needs the polls < 0.5 s apart by the server's clock: moved back a minute,
+    # a stall of the machine between them cannot turn it into authorization_pending.
+    signin.advance_clock(-60)
+    try:
+        with pytest.raises(SlowDownError):  # asked again sooner than the server allows
+            auth.device_token(device.device_code)
+    finally:
+        signin.reset_clock()
     approve_over_http(device.verification_uri_complete)
     token = auth.wait_for_device(device)
     assert token.token_type == "Bearer" and token.expires_in == 3
@@ -353,13 +374,21 @@ def test_denied(signin: LocalServer, kind: str) -> None:
 @pytest.mark.parametrize("kind", ["dials", "keycloak"])
 def test_code_expires_unapproved(short_codes: LocalServer, kind: str) -> None:
     shown: list[Device] = []
-    auth = (dials_client if kind == "dials" else keycloak_client)(
-        short_codes, announce=shown.append
-    )
+
+    def announce(device: Device) -> None:
+        shown.append(device)
+        # The client gives up after 1 s by its own clock, with its own message: 2 s on,
+        # the server answers expired_token to the first poll (0.5 s later), however slow.
+        short_codes.advance_clock(2)
+
+    auth = (dials_client if kind == "dials" else keycloak_client)(short_codes, announce=announce)
     started = time.monotonic()
-    with pytest.raises(DeviceCodeExpiredError, match="expired before it was approved"):
-        auth.device_auth_flow()
-    assert 0.9 < time.monotonic() - started < 8
+    try:
+        with pytest.raises(DeviceCodeExpiredError, match="expired before it was approved"):
+            auth.device_auth_flow()
+    finally:
+        short_codes.reset_clock()
+    assert 0.4 < time.monotonic() - started < 8  # polled once, after one interval
     assert shown and shown[0].expires_in == 1
 
 
@@ -384,14 +413,28 @@ def test_reads_go_on_across_refreshes(signin: LocalServer, tmp_path: Path) -> No
     assert reads > 50
 
 
-def _read_in_threads(dials: Dials, threads: int, until: float, start: threading.Barrier) -> None:
+def _read_in_threads(
+    dials: Dials, threads: int, *, until: float | None = None, seconds: float | None = None
+) -> None:
+    """Read in ``threads`` threads, started together, each at least once and then until
+    ``until`` (a ``time.monotonic()``) or for ``seconds`` from the moment all have
+    started (a deadline set before a stall of the machine could pass with no read)."""
     errors: list[BaseException] = []
+    end = [until if until is not None else 0.0]
+
+    def all_started() -> None:  # run by one thread, before the barrier lets any go
+        if seconds is not None:
+            end[0] = time.monotonic() + seconds
+
+    start = threading.Barrier(threads, action=all_started)
 
     def worker() -> None:
         start.wait()
         try:
-            while time.monotonic() < until:
+            while True:
                 dials.dataset_index.list(DatasetIndexFilters(page_size=1))
+                if time.monotonic() >= end[0]:
+                    break
         except BaseException as exc:
             errors.append(exc)
 
@@ -424,7 +467,7 @@ def test_sixteen_threads_one_refresh_when_the_token_expired(
     assert creds.expired and not creds.refresh_expired
     dials = Dials(creds, base_url=signin.base_url, pool_maxsize=16)
     before = refresh_count(signin)
-    _read_in_threads(dials, 16, time.monotonic() + 0.5, threading.Barrier(16))
+    _read_in_threads(dials, 16, seconds=0.5)
     assert refreshes_since(signin, before, 1) == 1
     assert jti(creds.token) != jti(token.access_token)
 
@@ -439,7 +482,7 @@ def test_sixteen_threads_one_refresh_while_the_token_expires(
     # Read from fresh, through stale, until just past the first token's expiry (its
     # successor is stale only ~2 s later).
     until = time.monotonic() + (first_expiry - utcnow()).total_seconds() + 0.3
-    _read_in_threads(dials, 16, until, threading.Barrier(16))
+    _read_in_threads(dials, 16, until=until)
     assert refreshes_since(signin, before, 1) == 1
     assert creds.expires_at > first_expiry
 
@@ -541,16 +584,20 @@ def test_cache_file_mode_and_a_second_process_sees_the_refresh(
     assert list(entries) == [creds.client.cache_key]
 
 
-def test_two_processes_refreshing_at_once_refresh_once(signin: LocalServer, tmp_path: Path) -> None:
-    creds = signed_in(signin, tmp_path)
-    expire_cached(tmp_path, creds.client)
-    before = refresh_count(signin)
-    procs = [second_process(tmp_path, signin, read=True) for _ in range(3)]
+def test_two_processes_refreshing_at_once_refresh_once(
+    long_tokens: LocalServer, tmp_path: Path
+) -> None:
+    # Long-lived tokens: with 3-second ones, a process that starts late found the
+    # refreshed token stale and rightly refreshed it again.  The file lock is tested here.
+    creds = signed_in(long_tokens, tmp_path)
+    expire_cached(tmp_path, creds.client)  # the one refresh: the cached token looks expired
+    before = refresh_count(long_tokens)
+    procs = [second_process(tmp_path, long_tokens, read=True) for _ in range(3)]
     outputs = [proc.communicate(timeout=60) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], [err for _, err in outputs]
     # One refreshed; the others found its token in the file (a refresh token is
     # single-use: a second redemption would have revoked the session).
-    assert refreshes_since(signin, before, 1) == 1
+    assert refreshes_since(long_tokens, before, 1) == 1
     assert len({out.strip() for out, _ in outputs}) == 1
 
 

@@ -53,11 +53,20 @@ def token(lifetime: float, *, age: float = 0.0, refresh: float = 3600, name: str
 class CountingAuth(AuthClient):
     """A stand-in identity provider: issues numbered tokens, counts refreshes."""
 
-    def __init__(self, lifetime: int = 300, delay: float = 0.0, refuse: bool = False) -> None:
+    def __init__(
+        self,
+        lifetime: int = 300,
+        delay: float = 0.0,
+        refuse: bool = False,
+        gate: threading.Event | None = None,
+    ) -> None:
         super().__init__(base_url="http://127.0.0.1:9/")
         self.lifetime = lifetime
         self.delay = delay
         self.refuse = refuse
+        # When given, a refresh waits for it: the test decides when a refresh ends.
+        self.gate = gate
+        self.started = 0  # refreshes begun (``refreshes`` counts those that ended)
         self.refreshes = 0
         self.sign_ins = 0
         self._lock = threading.Lock()
@@ -68,6 +77,10 @@ class CountingAuth(AuthClient):
         access_token: str | None = None,
         refresh_token: str | None = None,
     ) -> Token:
+        with self._lock:
+            self.started += 1
+        if self.gate is not None:
+            self.gate.wait()
         time.sleep(self.delay)
         with self._lock:
             self.refreshes += 1
@@ -132,18 +145,34 @@ def test_interactive_detection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_stale_token_is_refreshed_once_in_the_background(tmp_path: Path) -> None:
-    auth = CountingAuth(delay=0.3)
-    creds = creds_of(token(100, age=92), auth, tmp_path)
-    started = time.monotonic()
-    seen = {header(creds) for _ in range(50)}
-    # Requests did not wait for the refresh and went on with the current token.
-    assert time.monotonic() - started < 0.25
-    assert seen == {"Bearer t.access.x"}
-    deadline = time.monotonic() + 5
+    gate = threading.Event()
+    auth = CountingAuth(gate=gate)
+    # Stale for another 75 s (not 3 s), so that a stalled machine cannot make it expire.
+    creds = creds_of(token(1000, age=920), auth, tmp_path)
+    seen: list[str] = []
+    requests = threading.Thread(
+        target=lambda: seen.extend(header(creds) for _ in range(50)), daemon=True
+    )
+    try:
+        requests.start()
+        # The refresh cannot end before gate.set(): the 50 requests ending proves they did
+        # not wait for it (the timeout only turns a regression into a failure, not a hang).
+        requests.join(timeout=10)
+        assert not requests.is_alive(), "requests waited for the background refresh"
+        # ... and they went on with the current token.
+        assert seen == ["Bearer t.access.x"] * 50
+        deadline = time.monotonic() + 10
+        while auth.started == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert auth.started == 1 and auth.refreshes == 0
+        assert header(creds) == "Bearer t.access.x"  # still, while the refresh runs
+    finally:
+        gate.set()  # never leave the refresh (nor a blocked request) waiting
+    deadline = time.monotonic() + 10
     while header(creds) == "Bearer t.access.x" and time.monotonic() < deadline:
         time.sleep(0.02)
     assert header(creds) == "Bearer refreshed1.access.x"
-    assert auth.refreshes == 1
+    assert auth.started == 1 and auth.refreshes == 1
 
 
 def test_expired_token_refreshed_once_for_sixteen_threads(tmp_path: Path) -> None:
@@ -172,12 +201,25 @@ def test_failed_background_refresh_is_not_retried_until_expiry(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     auth = CountingAuth(refuse=True)
-    creds = creds_of(token(100, age=92), auth, tmp_path, interactive=False)
+    # Stale for another 75 s (not 3 s), so that a stalled machine cannot make it expire.
+    creds = creds_of(token(1000, age=920), auth, tmp_path, interactive=False)
     for _ in range(20):
         assert header(creds) == "Bearer t.access.x"
         time.sleep(0.01)
+    # The refresh runs in a thread of its own: wait until it has failed (logged last).
+    deadline = time.monotonic() + 10
+    while "background refresh of the DIALS token failed" not in caplog.text:
+        assert time.monotonic() < deadline, "the background refresh did not fail in 10 s"
+        time.sleep(0.01)
     assert auth.refreshes == 1
-    assert "background refresh of the DIALS token failed" in caplog.text
+    # Not retried: requests after the failure start no refresh.  Any thread they start is
+    # joined before counting, so that a retry is counted however slowly it runs.
+    before = set(threading.enumerate())
+    for _ in range(20):
+        assert header(creds) == "Bearer t.access.x"
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=10)
+    assert auth.refreshes == 1
     assert "t.access" not in caplog.text and "t.refresh" not in caplog.text
 
 

@@ -13,6 +13,7 @@ import queue
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,12 +33,25 @@ from dials_local.testing import LocalServer
 
 
 class SignIn(threading.Thread):
-    """``Credentials.from_creds_file`` in a thread; the link it shows goes to a queue."""
+    """``Credentials.from_creds_file`` in a thread; the link it shows goes to a queue
+    (after ``on_announce``, called in that thread, if given)."""
 
-    def __init__(self, auth: AuthClient, cache: Path) -> None:
+    def __init__(
+        self,
+        auth: AuthClient,
+        cache: Path,
+        *,
+        on_announce: Callable[[Device], object] | None = None,
+    ) -> None:
         super().__init__(daemon=True)
         self.devices: queue.Queue[Device] = queue.Queue()
-        auth.announce = self.devices.put
+
+        def announce(device: Device) -> None:
+            if on_announce is not None:
+                on_announce(device)
+            self.devices.put(device)
+
+        auth.announce = announce
         self.auth = auth
         self.cache = cache
         self.creds: Credentials | None = None
@@ -131,13 +145,20 @@ def test_deny_in_browser(signin_server: LocalServer, page: Any, tmp_path: Path) 
 def test_expired_code_in_browser(short_code_server: LocalServer, page: Any, tmp_path: Path) -> None:
     auth = AuthClient(base_url=short_code_server.base_url, poll_interval=0.5)
     started = time.monotonic()
-    flow = SignIn(auth, tmp_path / "cache")
-    link = flow.link()
-    with pytest.raises(DeviceCodeExpiredError, match="expired before it was approved"):
-        flow.result()
-    assert time.monotonic() - started < 10
-    # The person comes too late: the page says so, and offers nothing to approve.
-    page.goto(link)
-    expect(page.get_by_role("heading", name="Code expired")).to_be_visible()
-    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
-    page.screenshot(path=tmp_path / "expired-page.png", full_page=True)
+    # The client gives up after 1 s by its own clock, with its own message: 2 s on, the
+    # server answers expired_token to the first poll (0.5 s later), however slow.
+    flow = SignIn(
+        auth, tmp_path / "cache", on_announce=lambda _: short_code_server.advance_clock(2)
+    )
+    try:
+        link = flow.link()
+        with pytest.raises(DeviceCodeExpiredError, match="expired before it was approved"):
+            flow.result()
+        assert time.monotonic() - started < 10
+        # The person comes too late: the page says so, and offers nothing to approve.
+        page.goto(link)
+        expect(page.get_by_role("heading", name="Code expired")).to_be_visible()
+        expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+        page.screenshot(path=tmp_path / "expired-page.png", full_page=True)
+    finally:
+        short_code_server.reset_clock()

@@ -212,8 +212,9 @@ def test_a_busy_port_fails_at_once_in_one_line_naming_the_fix(
         "any free port\n"
     )
     assert done.stdout == ""
-    # The demo seed takes 8-22 s: failing in a few seconds means nothing was seeded.
-    assert elapsed < 6 and not data.exists()
+    # Nothing was seeded (the data directory is the proof; the demo seed takes 8-22 s, and
+    # the bound leaves a loaded machine the time to start the command).
+    assert elapsed < 15 and not data.exists()
 
 
 def test_local_server_errors_carry_the_servers_last_lines(
