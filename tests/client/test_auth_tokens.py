@@ -150,15 +150,15 @@ def test_stale_token_is_refreshed_once_in_the_background(tmp_path: Path) -> None
     # Stale for another 75 s (not 3 s), so that a stalled machine cannot make it expire.
     creds = creds_of(token(1000, age=920), auth, tmp_path)
     seen: list[str] = []
-    requests = threading.Thread(
+    asking = threading.Thread(
         target=lambda: seen.extend(header(creds) for _ in range(50)), daemon=True
     )
     try:
-        requests.start()
+        asking.start()
         # The refresh cannot end before gate.set(): the 50 requests ending proves they did
         # not wait for it (the timeout only turns a regression into a failure, not a hang).
-        requests.join(timeout=10)
-        assert not requests.is_alive(), "requests waited for the background refresh"
+        asking.join(timeout=10)
+        assert not asking.is_alive(), "requests waited for the background refresh"
         # ... and they went on with the current token.
         assert seen == ["Bearer t.access.x"] * 50
         deadline = time.monotonic() + 10
