@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -67,6 +69,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 #: Lines of a failed command's output that :class:`LocalServerError` carries.
 ERROR_TAIL_LINES = 20
+
+#: The first line ``serve`` prints once it holds its socket; the URL names the real port.
+_SERVING = re.compile(r"^dials-local is serving .* at (http://\S+)$", re.MULTILINE)
 
 
 class LocalServerError(RuntimeError):
@@ -325,8 +330,7 @@ class LocalServer:
         return self._log_tmp
 
     def _start_process(self, args: list[str]) -> None:
-        self.port = self.port or free_port(self.host)
-        self.log_path = self._log_dir() / f"dials-local-{self.port}.log"
+        self.log_path = self._log_dir() / f"dials-local-{secrets.token_hex(4)}.log"
         # 0600 like the server's own files: the log may sit in the data directory.
         descriptor = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._log_file = os.fdopen(descriptor, "wb")
@@ -336,13 +340,21 @@ class LocalServer:
             "DIALS_LOCAL_SECRET_KEY": self.secret_key,
             "DIALS_LOCAL_ADMIN_TOKEN": self.admin_token,
         }
+        # Without a port of the caller's, port 0: the server takes a free one and prints
+        # it.  A free port picked here and bound there could be taken in between - by a
+        # server of a parallel test, which would then answer the readiness probe.
         self.process = subprocess.Popen(
-            _cli("serve", "--port", str(self.port), *args),
+            _cli("serve", "--port", str(self.port or 0), *args),
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             env=env,
         )
         self._wait_ready()
+
+    def _announced_port(self) -> int | None:
+        """The port in the line ``serve`` prints once it holds its socket, if printed yet."""
+        found = _SERVING.search(self.log_tail(1000))
+        return urllib.parse.urlsplit(found.group(1)).port if found else None
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -353,6 +365,11 @@ class LocalServer:
                     f"dials-local serve exited with code {self.process.returncode} during "
                     "start-up:\n" + self.log_tail(ERROR_TAIL_LINES)
                 )
+            if not self.port:
+                self.port = self._announced_port()
+                if not self.port:
+                    time.sleep(0.05)
+                    continue
             try:
                 with urllib.request.urlopen(self.api_url, timeout=2) as response:
                     if response.status == 200:

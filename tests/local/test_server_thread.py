@@ -123,3 +123,16 @@ def test_bad_arguments_and_a_busy_port_are_local_server_errors(tiny_data_dir: Pa
         with pytest.raises(LocalServerError, match="in use"):
             busy.start()
         assert not busy.running
+
+
+def test_a_process_server_binds_the_port_it_serves_on(tiny_data_dir: Path) -> None:
+    """Without a port of the caller's, the server process picks its own (``--port 0``) and
+    the LocalServer reads it from what the server printed: no port is chosen here and
+    bound there, where a server of a parallel test could have taken it in between (and
+    answered the readiness probe)."""
+    with LocalServer(tiny_data_dir) as local:
+        assert local.process is not None
+        argv = [str(arg) for arg in local.process.args]  # type: ignore[union-attr]
+        assert argv[argv.index("--port") + 1] == "0"
+        assert f"at {local.base_url}" in local.log_tail()
+        assert _get(local, "run/?page_size=1")[0] == 200  # its key: this very server
