@@ -15,7 +15,6 @@ import pytest
 import requests
 
 from dials_local.db.engines import Database
-from dials_local.testing import free_port
 
 COMMANDS = {
     "serve": [
@@ -100,9 +99,7 @@ def test_seed_if_empty_leaves_a_seeded_database_alone(tiny_data_dir: Path) -> No
 
 
 def test_serve_rejects_a_bad_fault_spec(tmp_path: Path) -> None:
-    done = cli(
-        "serve", "--data-dir", str(tmp_path), "--port", str(free_port()), "--faults", "teapot@1"
-    )
+    done = cli("serve", "--data-dir", str(tmp_path), "--port", "0", "--faults", "teapot@1")
     assert done.returncode == 2
     assert "--faults" in done.stderr and "teapot" in done.stderr
 
@@ -128,6 +125,13 @@ def start_serve(*args: str) -> tuple[subprocess.Popen[str], str]:
     return process, "".join(lines)
 
 
+def served_at(output: str) -> str:
+    """The base URL the banner names (with ``--port 0``: the port the server took)."""
+    found = re.search(r"is serving .* at (http://127\.0\.0\.1:\d+/)$", output, re.MULTILINE)
+    assert found, output
+    return found[1]
+
+
 def stop_process(process: subprocess.Popen[str]) -> None:
     """Stop it, then close its pipes (left open they are a ResourceWarning)."""
     process.terminate()
@@ -146,12 +150,11 @@ def test_serve_demo_prints_a_working_key_and_curl_example(
 ) -> None:
     data = tmp_path / "data"
     shutil.copytree(tiny_data_dir, data)  # already seeded: --demo must not seed again
-    port = free_port()
     process, output = start_serve(
-        "--demo", "--data-dir", str(data), "--port", str(port), "--no-access-log"
+        "--demo", "--data-dir", str(data), "--port", "0", "--no-access-log"
     )
     try:
-        base = f"http://127.0.0.1:{port}/"
+        base = served_at(output)
         assert f"{base}api/v1/" in output, output
         assert "Seeding" not in output
         key = re.search(r"secret key: (\S+)", output)
@@ -166,16 +169,15 @@ def test_serve_demo_prints_a_working_key_and_curl_example(
 
 
 def test_serve_demo_seeds_an_empty_directory(tmp_path: Path) -> None:
-    port = free_port()
     process, output = start_serve(
-        "--demo", "--size", "tiny", "--data-dir", str(tmp_path), "--port", str(port),
+        "--demo", "--size", "tiny", "--data-dir", str(tmp_path), "--port", "0",
         "--secret-key", "given-secret", "--no-access-log",
     )  # fmt: skip
     try:
         assert "Seeding the 'tiny' data set" in output, output
         assert "secret key: given-secret" in output
         response = requests.get(
-            f"http://127.0.0.1:{port}/api/v1/dataset-index/14677060/",
+            f"{served_at(output)}api/v1/dataset-index/14677060/",
             headers={"X-CLIENT-SECRET": "given-secret"},
             timeout=10,
         )
